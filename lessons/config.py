@@ -1,0 +1,52 @@
+"""Everything the lab reads from the environment, read in one place.
+
+``LAB_QUICK``         1: every notebook and run is shortened (CI).
+``LAB_HOME``          where the lab keeps PostgreSQL's data, logs and run files.
+``LAB_DATABASE_URL``  use this PostgreSQL instead of starting one.
+``LAB_REDIS_URL``     use this Redis/Valkey instead of starting one.
+``LAB_RESULTS``       where measured runs are saved (default: ``results/`` in the repo).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_PROJECT = REPO / "lab_project"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quick() -> bool:
+    """True when ``LAB_QUICK=1``: experiments run short (CI, a first look)."""
+    return _flag("LAB_QUICK")
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def lab_home() -> Path:
+    """The lab's own directory.  As root it must be reachable by the unprivileged user
+    PostgreSQL runs as, so it defaults to /var/tmp rather than root's home."""
+    if os.environ.get("LAB_HOME"):
+        return Path(os.environ["LAB_HOME"]).expanduser().resolve()
+    if is_root():
+        return Path("/var/tmp/django-p99-lab-root")
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "django-p99-lab"
+
+
+def external_database_url() -> str | None:
+    return os.environ.get("LAB_DATABASE_URL") or None
+
+
+def external_redis_url() -> str | None:
+    return os.environ.get("LAB_REDIS_URL") or None
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("LAB_RESULTS") or REPO / "results")
