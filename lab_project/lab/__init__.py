@@ -1,0 +1,1 @@
+"""The lab project's configuration package: settings, URLs, WSGI and ASGI entry points."""

@@ -1,0 +1,363 @@
+"""
+Settings for the Django p99 lab project.
+
+Every knob a lesson flips (database, pool, cache, middleware, debug...) arrives as a
+``LAB_*`` environment variable, and this module is the only place that reads them, once,
+into ``_ENV``. A server's behaviour is therefore fully described by its environment,
+which is what lets a notebook start the same project under many configurations.
+
+Values are parsed strictly: a typo must stop the server with one clear sentence, not
+silently measure a different configuration than the one the learner asked for.
+
+This module runs in every server worker, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The one read of the environment. Empty values count as unset, so a launcher can
+# blank a variable out instead of deleting it.
+_ENV: dict[str, str] = {
+    name: value.strip()
+    for name, value in os.environ.items()
+    if name.startswith("LAB_") and value.strip()
+}
+
+_BOOLEANS = {
+    "1": True, "true": True, "yes": True, "on": True,
+    "0": False, "false": False, "no": False, "off": False,
+}  # fmt: skip
+_BOOLEAN_CHOICES = "0/1, true/false, yes/no, on/off"
+_UINT = re.compile(r"[0-9]+")
+_UFLOAT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", re.ASCII)
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _invalid(name: str, value: str, allowed: str, why: str = "") -> ImproperlyConfigured:
+    """Build the one-sentence error every bad value gets: variable, value, choices."""
+    why = f" ({why})" if why else ""
+    # Never echo a URL's password into a traceback or a server log.
+    value = _URL_PASSWORD.sub(r"\1***@", value)
+    message = f"{name}={value!r} is invalid{why}; allowed values: {allowed}."
+    return ImproperlyConfigured(message)
+
+
+def _bool(name: str, default: bool) -> bool:
+    if name not in _ENV:
+        return default
+    value = _ENV[name]
+    try:
+        return _BOOLEANS[value.lower()]
+    except KeyError:
+        raise _invalid(name, value, _BOOLEAN_CHOICES) from None
+
+
+def _int(name: str, default: int | None, minimum: int, allowed: str) -> int | None:
+    if name not in _ENV:
+        return default
+    value = _ENV[name]
+    # int() would also take "+5", " 5", "1_000" and non-ASCII digits: too lenient.
+    if not _UINT.fullmatch(value) or int(value) < minimum:
+        raise _invalid(name, value, allowed)
+    return int(value)
+
+
+def _seconds(name: str) -> float | None:
+    if name not in _ENV:
+        return None
+    value = _ENV[name]
+    if not _UFLOAT.fullmatch(value) or float(value) <= 0:
+        raise _invalid(name, value, "a number of seconds greater than 0, e.g. 30 or 0.5")
+    return float(value)
+
+
+# Database ###############################################################################
+
+_DATABASE_URL_FORMS = (
+    "postgresql://user[:password]@host[:port]/dbname (or postgres://...) "
+    "or sqlite:///absolute/path.sqlite3"
+)
+
+
+def _database(url: str | None) -> dict[str, Any]:
+    """Turn ``LAB_DATABASE_URL`` into a ``DATABASES["default"]`` dict (without knobs)."""
+    if url is None:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "lab.sqlite3"}
+
+    def bad(reason: str) -> ImproperlyConfigured:
+        return _invalid("LAB_DATABASE_URL", url, _DATABASE_URL_FORMS, reason)
+
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise bad("query strings and fragments are not supported")
+    if parts.scheme == "sqlite":
+        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
+            raise bad("the SQLite path must be absolute, after three slashes")
+        # sqlite:///abs/path and SQLAlchemy's sqlite:////abs/path both mean /abs/path.
+        path = "/" + unquote(parts.path).lstrip("/")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": Path(path)}
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise bad(f"unknown scheme {parts.scheme!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad("the port is not a number from 0 to 65535") from None
+    dbname = unquote(parts.path.removeprefix("/"))
+    if not parts.username:
+        raise bad("the user is missing")
+    if not parts.hostname:
+        raise bad("the host is missing")
+    if not dbname or "/" in dbname:
+        raise bad("the database name is missing")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": dbname,
+        "USER": unquote(parts.username),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname,
+        "PORT": str(port) if port is not None else "",
+    }
+
+
+def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
+    """Add the connection knobs a lesson turns: persistence, health checks, pool..."""
+    postgres = database["ENGINE"] == "django.db.backends.postgresql"
+    max_age_allowed = "a whole number of seconds >= 0, or 'none' for unlimited"
+    if _ENV.get("LAB_CONN_MAX_AGE", "").lower() == "none":
+        conn_max_age = None
+    else:
+        conn_max_age = _int("LAB_CONN_MAX_AGE", 0, 0, max_age_allowed)
+    options: dict[str, Any] = {}
+
+    pool = _bool("LAB_DB_POOL", False)
+    size = _int("LAB_DB_POOL_SIZE", None, 1, "a whole number >= 1")
+    timeout = _seconds("LAB_DB_POOL_TIMEOUT")
+    if pool:
+        if not postgres:
+            raise _invalid("LAB_DB_POOL", _ENV["LAB_DB_POOL"], "0", "pooling needs PostgreSQL")
+        if conn_max_age != 0:
+            # Django itself refuses this at the first query; say it at start-up instead.
+            raise _invalid(
+                "LAB_CONN_MAX_AGE",
+                _ENV["LAB_CONN_MAX_AGE"],
+                "0",
+                "Django's connection pool (LAB_DB_POOL=1) requires CONN_MAX_AGE=0",
+            )
+        if size is not None:
+            # A fixed-size pool: min == max, so every connection is opened once and kept.
+            options["pool"] = {
+                "min_size": size,
+                "max_size": size,
+                "timeout": 30.0 if timeout is None else timeout,
+            }
+        elif timeout is not None:
+            # psycopg_pool's default size (4) with a different wait limit.
+            options["pool"] = {"timeout": timeout}
+        else:
+            # Django's default: psycopg_pool's fixed 4 connections, 30 s wait.
+            options["pool"] = True
+    else:
+        for name in ("LAB_DB_POOL_SIZE", "LAB_DB_POOL_TIMEOUT"):
+            if name in _ENV:
+                raise _invalid(name, _ENV[name], "unset", "it needs LAB_DB_POOL=1")
+
+    statement_timeout = _int("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0")
+    if statement_timeout:
+        if not postgres:
+            raise _invalid(
+                "LAB_STATEMENT_TIMEOUT_MS",
+                _ENV["LAB_STATEMENT_TIMEOUT_MS"],
+                "0",
+                "statement_timeout is a PostgreSQL setting, not SQLite",
+            )
+        options["options"] = f"-c statement_timeout={statement_timeout}"
+
+    # A guard against a stuck server, not a behaviour under test: ignored for SQLite.
+    connect_timeout = _int("LAB_CONNECT_TIMEOUT", 5, 0, "a whole number of seconds >= 0")
+    if postgres:
+        options["connect_timeout"] = connect_timeout
+
+    return {
+        **database,
+        "CONN_MAX_AGE": conn_max_age,
+        "CONN_HEALTH_CHECKS": _bool("LAB_CONN_HEALTH_CHECKS", False),
+        "OPTIONS": options,
+    }
+
+
+# Cache ##################################################################################
+
+
+def _caches() -> dict[str, dict[str, Any]]:
+    name = "LAB_CACHE"
+    choice = _ENV.get(name, "none").lower()
+    if choice == "none":
+        # DummyCache: every cache call is a miss, so "no cache" is measured honestly.
+        return {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    if choice == "locmem":
+        # Per process: N workers hold N independent caches.
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "lab",
+            }
+        }
+    if choice not in ("django-redis", "redis"):
+        raise _invalid(name, _ENV[name], "none, locmem, django-redis, redis")
+    url = _ENV.get("LAB_REDIS_URL")
+    if url is None:
+        raise ImproperlyConfigured(
+            f"LAB_REDIS_URL is missing but LAB_CACHE={choice!r} needs it; allowed values: "
+            "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
+        )
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise _invalid(
+            "LAB_REDIS_URL",
+            url,
+            "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0",
+        )
+    if choice == "redis":
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+            }
+        }
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # No PARSER_CLASS: the guide's "redis.connection.HiredisParser" is an
+                # ImportError on redis-py >= 5, which picks hiredis up by itself.
+                "CONNECTION_POOL_KWARGS": {"max_connections": 50},
+            },
+        }
+    }
+
+
+# Middleware #############################################################################
+
+_SECURITY = "django.middleware.security.SecurityMiddleware"
+_SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
+_COMMON = "django.middleware.common.CommonMiddleware"
+_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
+_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+_MESSAGE = "django.contrib.messages.middleware.MessageMiddleware"
+_XFRAME = "django.middleware.clickjacking.XFrameOptionsMiddleware"
+
+_MIDDLEWARE_PRESETS: dict[str, list[str]] = {
+    # Exactly what `django-admin startproject` generates in Django 6.1.
+    "default": [_SECURITY, _SESSION, _COMMON, _CSRF, _AUTH, _MESSAGE, _XFRAME],
+    # The guide's trimmed stack.
+    "minimal": [_SECURITY, _SESSION, _COMMON],
+    "none": [],
+}
+
+
+def _middleware() -> list[str]:
+    name = "LAB_MIDDLEWARE"
+    value = _ENV.get(name, "default")
+    if value.lower() in _MIDDLEWARE_PRESETS:
+        return list(_MIDDLEWARE_PRESETS[value.lower()])
+    paths = [path.strip() for path in value.split(",")]
+    if not all(_DOTTED_PATH.fullmatch(path) for path in paths):
+        raise _invalid(
+            name, value, "default, minimal, none, or a comma-separated list of dotted paths"
+        )
+    return paths
+
+
+# Django settings ########################################################################
+
+DEBUG = _bool("LAB_DEBUG", False)
+
+if "LAB_SECRET_KEY" in _ENV:
+    SECRET_KEY = _ENV["LAB_SECRET_KEY"]
+else:
+    # Imported only when needed: on its own, django.core.management costs ~70 ms, most
+    # of this module's import time (django.setup() loads it later anyway).
+    # A generated key differs per process, so sessions and CSRF tokens do not survive
+    # across workers or restarts: set LAB_SECRET_KEY when that matters (e.g. admin).
+    from django.core.management.utils import get_random_secret_key
+
+    SECRET_KEY = get_random_secret_key()
+
+# The lab binds loopback only.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "catalog",
+]
+
+MIDDLEWARE = _middleware()
+
+# The admin's system checks insist on the auth, message and session middleware and stop
+# `manage.py migrate` (which runs them) with an error. The trimmed presets leave them out
+# on purpose, to measure what they cost; silence only the checks that would fire, so the
+# project still migrates. The admin itself needs the full stack to work in a browser.
+SILENCED_SYSTEM_CHECKS = [
+    check
+    for check, required in (
+        ("admin.E408", _AUTH),
+        ("admin.E409", _MESSAGE),
+        ("admin.E410", _SESSION),
+    )
+    if required not in MIDDLEWARE
+]
+
+ROOT_URLCONF = "lab.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "lab.wsgi.application"
+
+DATABASES = {"default": _database_knobs(_database(_ENV.get("LAB_DATABASE_URL")))}
+
+CACHES = _caches()
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

