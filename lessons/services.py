@@ -301,7 +301,7 @@ class Services:
         want = schema_fingerprint(self.seed)
         if _read_marker(url) == want:
             return
-        self._say("Setting up the lab database: migrate and seed (once; about 20 s)...")
+        self._say("Setting up the lab database: migrate and seed (once, a few seconds)...")
         t0 = time.monotonic()
         env = {"LAB_DATABASE_URL": url}
         manage_py(["migrate", "--noinput", "-v", "0"], env)

@@ -2,12 +2,23 @@
 ASGI entry point (uvicorn, gunicorn -k asgi, uvicorn_worker, granian, daphne, hypercorn).
 
 It exposes the ASGI callable as a module-level variable named ``application``.
+
+With ``LAB_INSTRUMENT=1`` the counters are installed before Django builds its handler,
+and ``application`` is Django wrapped by the counters endpoint (``lab/instrument.py``);
+otherwise it is Django's handler itself, untouched.
 """
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 
-application = get_asgi_application()
+if settings.LAB_INSTRUMENT:
+    from lab import instrument
+
+    instrument.install()
+    application = instrument.asgi(get_asgi_application())
+else:
+    application = get_asgi_application()

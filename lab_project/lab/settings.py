@@ -279,6 +279,37 @@ def _middleware() -> list[str]:
     return paths
 
 
+# Lesson knobs ###########################################################################
+
+
+def _upstream_url() -> str | None:
+    """``LAB_UPSTREAM_URL``: where lesson 3's "external API" (lab_project/upstream) runs."""
+    name = "LAB_UPSTREAM_URL"
+    if name not in _ENV:
+        return None
+    url = _ENV[name]
+    allowed = "an http:// or https:// URL such as http://127.0.0.1:8001"
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (a port that is not a number from 0 to 65535 raises)
+    except ValueError:
+        raise _invalid(name, url, allowed, "the port is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _invalid(name, url, allowed)
+    if parts.query or parts.fragment:
+        raise _invalid(name, url, allowed, "query strings and fragments are not supported")
+    # Views append "/data": a trailing slash would make it "//data".
+    return url.rstrip("/")
+
+
+# Off by default: LAB_INSTRUMENT=1 patches asgiref and threading to count thread hops,
+# threads and queries (lab/instrument.py); when off, nothing is imported or patched.
+LAB_INSTRUMENT = _bool("LAB_INSTRUMENT", False)
+
+# The upstream stand-in's base URL; the /l03/ views answer 503 while it is unset.
+LAB_UPSTREAM_URL = _upstream_url()
+
+
 # Django settings ########################################################################
 
 DEBUG = _bool("LAB_DEBUG", False)

@@ -14,5 +14,7 @@ from api.health import healthz
 urlpatterns = [
     path("healthz", healthz),
     path("l01/", include("api.l01")),
+    path("l02/", include("api.l02")),
+    path("l03/", include("api.l03")),
     path("admin/", admin.site.urls),
 ]

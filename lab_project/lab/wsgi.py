@@ -2,12 +2,23 @@
 WSGI entry point (gunicorn sync/gthread, granian --interface wsgi).
 
 It exposes the WSGI callable as a module-level variable named ``application``.
+
+With ``LAB_INSTRUMENT=1`` the counters are installed before Django builds its handler,
+and ``application`` is Django wrapped by the counters endpoint (``lab/instrument.py``);
+otherwise it is Django's handler itself, untouched.
 """
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 
-application = get_wsgi_application()
+if settings.LAB_INSTRUMENT:
+    from lab import instrument
+
+    instrument.install()
+    application = instrument.wsgi(get_wsgi_application())
+else:
+    application = get_wsgi_application()

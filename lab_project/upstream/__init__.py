@@ -1,0 +1,1 @@
+"""The lab's stand-in for an external HTTP API (lesson 3): see ``upstream.app``."""
