@@ -1,0 +1,219 @@
+"""Plots of measured runs (matplotlib).  Each function draws on ``ax`` (a new figure
+when None) and returns the Axes (``ax.figure`` is the Figure); nothing is shown or
+saved, so they work headless (Agg) and in notebooks alike.
+
+* ``percentiles(runs)``        latency by percentile, x on a 1/(1-p) log scale
+* ``latency_vs_rate(capacity)`` p50/p99 against the offered rate, with the SLO line
+* ``throughput(comparison)``   median req/s per label with min-max spread
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lessons.load import Run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["percentiles", "latency_vs_rate", "throughput", "SLO_MS"]
+
+SLO_MS = 10.0
+_TICKS = ((0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"),
+          (0.99999, "99.999%"))
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.0)) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=size, layout="constrained")
+    return new
+
+
+def _slo(ax: Axes, slo_ms: float | None) -> None:
+    if slo_ms:
+        ax.axhline(slo_ms, color="crimson", linestyle="--", linewidth=1,
+                   label=f"SLO {slo_ms:g} ms", zorder=1)
+
+
+def _runs_with_labels(data: Any) -> list[tuple[str, Run]]:
+    """Run | [Run] | {label: Run} | Comparison | Capacity -> [(label, run)]."""
+    if isinstance(data, Run):
+        return [(data.label or data.url, data)]
+    if isinstance(data, Mapping):
+        return [(str(k), v) for k, v in data.items()]
+    probes = getattr(data, "probes", None)
+    if probes is not None:
+        return [(r.label, r) for r in probes]
+    runs = getattr(data, "runs", None)
+    if runs is not None:
+        return [(r.label, r) for r in runs]
+    return [(r.label or r.url or f"run {i + 1}", r) for i, r in enumerate(data)]
+
+
+def percentiles(
+    runs: Run | Sequence[Run] | Mapping[str, Run] | Any,
+    *,
+    ax: Axes | None = None,
+    slo_ms: float | None = SLO_MS,
+    title: str | None = None,
+    logy: bool = False,
+    max_points: int = 600,
+) -> Axes:
+    """Latency (ms) by percentile for one or more runs: x = 1/(1-p) on a log scale,
+    ticked 50%, 90%, 99%, 99.9%, 99.99%, so the tail gets the room it deserves.
+
+    A Comparison draws every run, one colour per label.
+    """
+    import matplotlib as mpl
+    import numpy as np
+
+    ax = _axes(ax)
+    pairs = _runs_with_labels(runs)
+    palette = mpl.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    colours: dict[str, Any] = {}
+    top = 1.0
+    for label, r in pairs:
+        samples = np.asarray(r.samples_ms if r.samples_ms is not None else [], dtype=float)
+        if samples.size == 0:
+            continue
+        v = np.sort(samples)
+        n = v.size
+        # The value at rank i is the latency at percentile i/n (x = n/(n-i)); thin the
+        # points on a log grid of x so a million samples stay a light line.
+        x_all = n / (n - np.arange(n))
+        if n > max_points:
+            grid = np.unique(np.clip(np.round(n - n / np.geomspace(1, n, max_points)), 0,
+                                     n - 1).astype(int))
+            x, y = x_all[grid], v[grid]
+        else:
+            x, y = x_all, v
+        top = max(top, float(x[-1]))
+        shown = None if label in colours else label
+        colour = colours.setdefault(label, palette[len(colours) % len(palette)])
+        ax.plot(x, y, drawstyle="steps-post", linewidth=1.5, label=shown, color=colour)
+    ax.set_xscale("log")
+    ticks = [(1 / (1 - p), text) for p, text in _TICKS if 1 / (1 - p) <= top * 1.01]
+    ax.set_xticks([1.0] + [t for t, _ in ticks], ["0%"] + [text for _, text in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(1.0, max(top, 2.0))
+    if logy:
+        ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis)
+    else:
+        ax.set_ylim(bottom=0)
+    _slo(ax, slo_ms)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title(title or "Latency by percentile")
+    if pairs:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def latency_vs_rate(
+    data: Any,
+    *,
+    ax: Axes | None = None,
+    slo_ms: float | None = None,
+    title: str | None = None,
+    logy: bool = True,
+) -> Axes:
+    """p50 and p99 against the offered rate (open loop; a closed-loop run is placed at
+    its achieved rate), from a Capacity or a list of runs, with the SLO line.  Probes
+    that failed (SLO, errors or drops) are marked with a cross; a Capacity's answer is
+    the dotted vertical line."""
+    import numpy as np
+
+    ax = _axes(ax)
+    pairs = _runs_with_labels(data)
+    passed = getattr(data, "passed", None)
+    slo = slo_ms if slo_ms is not None else getattr(data, "slo_ms", SLO_MS)
+    order = sorted(range(len(pairs)), key=lambda i: _offered(pairs[i][1]))
+    x = np.array([_offered(pairs[i][1]) for i in order], dtype=float)
+    p50 = np.array([pairs[i][1].p50_ms for i in order], dtype=float)
+    p99 = np.array([pairs[i][1].p99_ms for i in order], dtype=float)
+    ax.plot(x, p50, marker="o", markersize=4, label="p50")
+    ax.plot(x, p99, marker="o", markersize=4, label="p99")
+    if passed is not None:
+        bad = [k for k, i in enumerate(order) if not passed[i]]
+    else:
+        bad = [k for k, i in enumerate(order)
+               if pairs[i][1].errors or pairs[i][1].non_2xx or pairs[i][1].dropped]
+    if bad:
+        ax.scatter(x[bad], p99[bad], marker="x", color="black", zorder=3, s=40,
+                   label="failed")
+    cap = getattr(data, "rate", None)
+    if passed is not None and cap:
+        ax.axvline(cap, color="grey", linestyle=":", linewidth=1,
+                   label=f"capacity {cap:,.0f} req/s")
+    _slo(ax, slo)
+    ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
+    if logy:
+        ax.set_yscale("log")
+        _plain_log_axis(ax.yaxis)
+    ax.set_xlabel("offered rate (req/s)")
+    ax.set_ylabel("latency (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or "Latency vs load")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _plain_log_axis(axis: Any) -> None:
+    """Log-axis labels as plain numbers (100, 200, 500, 1,000), not 2x10^2."""
+    from matplotlib.ticker import FuncFormatter
+
+    def major(v: float, _: Any) -> str:
+        return f"{v:,.0f}" if v >= 1 else f"{v:g}"
+
+    def minor(v: float, _: Any) -> str:
+        lead = f"{v:.0e}"[0]
+        return major(v, _) if lead in "25" else ""
+
+    axis.set_major_formatter(FuncFormatter(major))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _offered(r: Run) -> float:
+    return float(r.rate) if r.rate else float(r.rps)
+
+
+def throughput(
+    data: Any,
+    *,
+    ax: Axes | None = None,
+    metric: str = "rps",
+    title: str | None = None,
+) -> Axes:
+    """Bars of the median ``metric`` (default req/s) per label, with the min-max spread
+    of the repeats as error bars, from a Comparison (or a list of runs, grouped by
+    label)."""
+    import numpy as np
+
+    ax = _axes(ax, (6.0, 3.5))
+    pairs = _runs_with_labels(data)
+    labels = list(getattr(data, "labels", None) or dict.fromkeys(lbl for lbl, _ in pairs))
+    med, lo, hi = [], [], []
+    for label in labels:
+        vals = np.array([getattr(r, metric) for lbl, r in pairs if lbl == label], dtype=float)
+        m = float(np.median(vals))
+        med.append(m)
+        lo.append(m - float(vals.min()))
+        hi.append(float(vals.max()) - m)
+    pos = np.arange(len(labels))
+    bars = ax.bar(pos, med, yerr=[lo, hi], capsize=6, color="steelblue", alpha=0.85)
+    for b, m in zip(bars, med):
+        ax.annotate(f"{m:,.0f}" if m >= 100 else f"{m:.3g}", (b.get_x() + b.get_width() / 2, m),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                    fontsize="small")
+    ax.set_xticks(pos, labels)
+    ax.set_ylabel({"rps": "requests/s"}.get(metric, metric) + " (median, min-max)")
+    ax.set_title(title or ("Throughput" if metric == "rps" else metric))
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax
