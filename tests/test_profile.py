@@ -48,7 +48,7 @@ def test_env_renders_the_lab_contract() -> None:
     assert p.env() == {
         "LAB_MIDDLEWARE": "minimal", "LAB_CACHE": "django-redis", "LAB_CONN_MAX_AGE": "0",
         "LAB_DB_POOL": "1", "LAB_DB_POOL_SIZE": "8", "LAB_CONN_HEALTH_CHECKS": "1",
-        "LAB_STATEMENT_TIMEOUT_MS": "250", "LAB_DEBUG": "0", "LAB_UPSTREAM_URL": "http://x",
+        "LAB_STATEMENT_TIMEOUT_MS": "250", "LAB_DEBUG": "0", "LAB_INSTRUMENT": "0", "LAB_UPSTREAM_URL": "http://x",
     }
     assert Profile(conn_max_age=None).env()["LAB_CONN_MAX_AGE"] == "none"
 

@@ -1,0 +1,50 @@
+"""The guide's claims, one entry each, so every notebook's verdict names the same claim.
+
+A notebook measures, then calls ``nb.verdict(claim_id, ...)``; the claims ledger
+(``python -m lessons report``) reads those verdicts back from the saved results.  The
+quotes are the guide's own words (``../shared/guide/django-p99-guide.txt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Claim", "CLAIMS", "VERDICTS", "claim"]
+
+VERDICTS = ("confirmed", "refuted", "depends")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    section: int
+    guide: str
+
+
+CLAIMS: dict[str, Claim] = {
+    c.id: c
+    for c in [
+        # 1. ASGI vs WSGI
+        Claim("asgi-3000-wsgi-1500", 1, "ASGI: ~3,000 req/s (Django with Uvicorn); WSGI: ~1,500 req/s (Django with Gunicorn)"),
+        Claim("asgi-15ms-overhead", 1, "~15ms overhead observed in some ASGI setups"),
+        Claim("asgi-concurrent-nonblocking", 1, "ASGI: many concurrent requests per worker, non-blocking I/O; WSGI: one request at a time per worker, blocking I/O"),
+        # 2. Production server configuration
+        Claim("workers-formula", 2, "Workers = (2 x CPU cores) + 1"),
+        Claim("uvicorn-workers-class", 2, "gunicorn --worker-class uvicorn.workers.UvicornWorker (production command)"),
+        Claim("max-requests-jitter", 2, "--max-requests 1000 --max-requests-jitter 50"),
+        Claim("timeout-keepalive", 2, "--timeout 30 --keep-alive 5"),
+        # 3. Async views
+        Claim("async-view-as-written", 3, "The async view: await Item.objects.all().aiterator(); JsonResponse({'items': items})"),
+        Claim("async-for-external-api", 3, "Use async for external API calls"),
+        Claim("async-parallel-queries", 3, "Use async for multiple database queries (run in parallel)"),
+        Claim("sync-for-crud", 3, "Use sync for simple CRUD operations"),
+        Claim("sync-for-cpu", 3, "Use sync for CPU-bound processing"),
+    ]
+}
+
+
+def claim(claim_id: str) -> Claim:
+    try:
+        return CLAIMS[claim_id]
+    except KeyError:
+        raise KeyError(f"Unknown claim {claim_id!r}: add it to lessons/claims.py first.") from None

