@@ -11,6 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "Lab": "lessons.lab",
+    "Notebook": "lessons.notebook",
+    "Exercise": "lessons.notebook",
     "Profile": "lessons.profile",
     "ProfileError": "lessons.profile",
     "LabServer": "lessons.server",

@@ -25,6 +25,12 @@ def quick() -> bool:
     return _flag("LAB_QUICK")
 
 
+def by_speed(normal: float, quick_value: float) -> float:
+    """``quick_value`` under ``LAB_QUICK=1``, else ``normal``: the one switch that makes
+    every run short for CI."""
+    return quick_value if quick() else normal
+
+
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -56,4 +56,9 @@ def per_request(url: str, path: str, n: int = 50) -> dict[str, float]:
     if after["pid"] != before["pid"]:
         raise RuntimeError("The counters came from two processes: count with workers=1.")
     served = after["requests"] - before["requests"]
-    return {name: (after[name] - before[name]) / served for name in NAMES} | {"requests": served}
+    return {name: _exact((after[name] - before[name]) / served) for name in NAMES} | {"requests": served}
+
+
+def _exact(value: float) -> int | float:
+    """Whole counts as ints (the usual case with one worker), fractions as they are."""
+    return int(value) if value.is_integer() else value

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lessons import config, cpus
 from lessons.profile import Profile
 from lessons.server import HttpProcess, LabServer, Upstream
 from lessons.services import Progress, SeedSizes, Services
+
+if TYPE_CHECKING:
+    from lessons.load import Run
+    from lessons.results import Capacity, Comparison
 
 __all__ = ["Lab"]
 
@@ -75,6 +79,72 @@ class Lab:
         stops at the end of the block (``lab.close()`` stops any left over)."""
         return self.server(profile, **kwargs).start()
 
+    # -- experiments ------------------------------------------------------------------
+
+    def serve_all(self, profiles: Mapping[str, Profile]) -> Servers:
+        """Start one server per profile, all on the server's CPU (an idle server costs
+        the others nothing); ``with lab.serve_all({...}) as servers:`` stops them all."""
+        servers = Servers({label: self.server(p) for label, p in profiles.items()})
+        try:
+            for srv in servers.values():
+                srv.start()
+        except BaseException:
+            servers.stop()
+            raise
+        return servers
+
+    async def compare(self, profiles: Mapping[str, Profile], path: str, **load: Any) -> Comparison:
+        """Start a server per profile, load them interleaved and repeated, stop them."""
+        with self.serve_all(profiles) as servers:
+            return await servers.compare(path, **load)
+
+    async def sweep(self, profiles: Mapping[str, Profile], path: str | Mapping[str, str], *,
+                    connections: Sequence[int] = (16,), **load: Any) -> Any:
+        """Each profile's server in turn, loaded at each number of ``connections``
+        (closed loop); one row per run (a DataFrame with a ``config`` column).  ``path``
+        may differ per profile (a mapping label -> path)."""
+        from lessons.load import arun
+        from lessons.results import table
+
+        load.setdefault("duration", config.by_speed(3.0, 1.0))
+        load.setdefault("warmup", config.by_speed(1.0, 0.5))
+        runs = []
+        for label, p in profiles.items():
+            target = path[label] if isinstance(path, Mapping) else path
+            with self.serve(p) as srv:
+                for c in connections:
+                    runs.append(await arun(srv.url + target, connections=c, label=label, **load))
+        df = table(runs)
+        return df.rename(columns={"label": "config"})
+
+    async def bench(self, profile: Profile | str | None, path: str, **load: Any) -> Run:
+        """One load run against a fresh server for ``profile`` (started and stopped)."""
+        from lessons.load import arun
+
+        with self.serve(profile) as srv:
+            return await arun(srv.url + path, **load)
+
+    async def capacity(self, profile: Profile | str | None, path: str, **search: Any) -> Capacity:
+        """The highest open-loop rate at which ``profile`` holds p99 under the SLO."""
+        from lessons.results import afind_slo_capacity
+
+        with self.serve(profile) as srv:
+            return await afind_slo_capacity(srv.url, path=path, **search)
+
+    def counts(self, profiles: Mapping[str, Profile], paths: list[str], n: int = 50) -> Any:
+        """Exact per-request thread hops, threads started and queries (one worker,
+        ``instrument=True``), one row per profile and path (a DataFrame)."""
+        import pandas as pd
+
+        from lessons.counters import per_request
+
+        rows = []
+        for label, p in profiles.items():
+            with self.serve(p.replace(instrument=True, workers=1)) as srv:
+                for path in paths:
+                    rows.append({"config": label, "path": path, **per_request(srv.url, path, n)})
+        return pd.DataFrame(rows)
+
     def upstream(self, delay_ms: int = 50) -> Upstream:
         """Start the stand-in external API (its own process, on the load generator's
         CPU so the server's core measures only the server); stop it with ``with``."""
@@ -122,6 +192,31 @@ class Lab:
     def __repr__(self) -> str:
         state = "closed" if self.services is None else f"{len(self._servers)} server(s)"
         return f"<Lab {self.home} {state}>"
+
+
+class Servers(dict[str, LabServer]):
+    """Running servers by label; ``compare`` loads them interleaved (``results.compare``)."""
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {label: srv.url for label, srv in self.items()}
+
+    async def compare(self, path: str, **load: Any) -> Comparison:
+        """Load every server on ``path``, A,B,A,B...; ``load``: repeats, connections,
+        rate, duration, warmup... (see ``results.compare``)."""
+        from lessons.results import acompare
+
+        return await acompare(self.urls, path=path, **load)
+
+    def stop(self) -> None:
+        for srv in self.values():
+            srv.stop()
+
+    def __enter__(self) -> Servers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _hostport(url: str) -> str:

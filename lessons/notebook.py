@@ -82,14 +82,16 @@ class Notebook:
         self._save()
 
     def verdicts(self) -> Any:
-        """The "guide says / you measured" table (a pandas DataFrame)."""
+        """The "guide says / you measured" table (a pandas Styler; ``.data`` is the DataFrame)."""
         import pandas as pd
 
         rows = [
             {"guide says": v["guide"], "you measured": v["measured"], "verdict": v["verdict"]}
             for v in self.data["verdicts"].values()
         ]
-        return pd.DataFrame(rows, columns=["guide says", "you measured", "verdict"])
+        table = pd.DataFrame(rows, columns=["guide says", "you measured", "verdict"])
+        # A Styler shows the whole sentences (a DataFrame would cut them at 50 characters).
+        return table.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
     # -- the checkpoint ---------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lessons import config
 from lessons.load import Run, run
 
 if TYPE_CHECKING:
@@ -60,11 +61,7 @@ def _join(base: str, path: str) -> str:
 
 
 def _default(value: float | None, normal: float, quick: float) -> float:
-    if value is not None:
-        return value
-    from lessons import config
-
-    return quick if config.quick() else normal
+    return value if value is not None else config.by_speed(normal, quick)
 
 
 # --------------------------------------------------------------------------------------
@@ -125,6 +122,8 @@ class Comparison:
     def __str__(self) -> str:
         text = self.summary.to_string()
         return text + "".join(f"\nwarning: {w}" for w in self.warnings)
+
+    __repr__ = __str__
 
 
 def compare(
@@ -243,6 +242,8 @@ class Capacity:
         head = (f"capacity at {q} < {self.slo_ms:g} ms: {self.rate:,.0f} req/s "
                 f"({len(self.probes)} probes, {self.elapsed_s:.0f} s)")
         return head + "".join(f"\nwarning: {w}" for w in self.warnings)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -177,13 +177,27 @@ class Services:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
 
+    def _port(self, service: str) -> int:
+        """The port this service had last time when it is free (so a kernel that keeps
+        a connection setting across ``Lab()`` re-runs stays valid), else a free one."""
+        path = self.home / f"{service}.port"
+        try:
+            port = int(path.read_text())
+            if not port_in_use(port):
+                return port
+        except (OSError, ValueError):
+            pass
+        port = free_port()
+        path.write_text(str(port))
+        return port
+
     # -- Valkey -----------------------------------------------------------------------
 
     def _start_valkey(self) -> str:
         binary = valkey_binary()
         data = self.home / "valkey"
         data.mkdir(exist_ok=True)
-        port = free_port()
+        port = self._port("valkey")
         self._valkey = procs.spawn(
             [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(data), "--daemonize", "no",
@@ -205,7 +219,7 @@ class Services:
             self._initdb(bindir, data, user, log)
         self._recover_stale_postmaster(data)
         for attempt in range(3):
-            port = free_port()
+            port = self._port("postgres") if attempt == 0 else free_port()
             self._pg = procs.spawn(
                 [str(bindir / "postgres"), "-D", str(data),
                  "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",

@@ -368,7 +368,8 @@ ONE = {"source": "upstream", "delay_ms": 1}
 
 
 @pytest.mark.parametrize("fixture", ["wsgi", "asgi_none"])
-@pytest.mark.parametrize("path", ["/l03/sync-upstream", "/l03/async-upstream"])
+@pytest.mark.parametrize("path", ["/l03/sync-upstream", "/l03/async-upstream",
+                                  "/l03/async-upstream-aiohttp"])
 def test_one_upstream_call(request, fixture, path):
     client = request.getfixturevalue(fixture)
     assert client.get(path + "?delay_ms=1") == (200, {"upstream": ONE})
@@ -387,11 +388,12 @@ def test_async_views_reuse_one_client_per_loop_under_asgi(asgi_none):
     """No thread hop and no new thread for the upstream call itself."""
     one = asgi_none.per_request("/l03/async-upstream?delay_ms=0")
     two = asgi_none.per_request("/l03/async-two-gather?delay_ms=0")
+    aio = asgi_none.per_request("/l03/async-upstream-aiohttp?delay_ms=0")
     hello = asgi_none.per_request("/l01/hello-async")
-    assert one == two == hello
+    assert one == two == aio == hello
 
 
-L03 = ["sync-upstream", "async-upstream", "sync-two", "async-two-sequential",
+L03 = ["sync-upstream", "async-upstream", "async-upstream-aiohttp", "sync-two", "async-two-sequential",
        "async-two-gather"]  # fmt: skip
 
 
