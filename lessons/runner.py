@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,11 @@ class _Stop(RuntimeError):
 
 
 def execute(path: Path, *, quick: bool = True, cell_timeout: int = 300,
-            total_timeout: float = 600, env: dict[str, str] | None = None) -> Execution:
-    """Run one notebook in a fresh kernel; never raises for a failing notebook."""
+            total_timeout: float = 600, env: dict[str, str] | None = None,
+            progress: Callable[[str], None] | None = None) -> Execution:
+    """Run one notebook in a fresh kernel; never raises for a failing notebook.
+
+    ``progress`` gets a short line about every 15 s of a long run."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -67,11 +71,14 @@ def execute(path: Path, *, quick: bool = True, cell_timeout: int = 300,
     kernel_env = {**os.environ, **(env or {}), "LAB_QUICK": "1" if quick else "0"}
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.monotonic()
+    t0 = last_said = time.monotonic()
     try:
         with client.setup_kernel(env=kernel_env, cwd=str(path.parent)):
             kernel = _kernel_process(client)
             for index, cell in enumerate(nb.cells):
+                if progress and time.monotonic() - last_said > 15:
+                    last_said = time.monotonic()
+                    progress(f"  ... cell {index + 1} of {len(nb.cells)}, {last_said - t0:.0f} s")
                 if time.monotonic() - t0 > total_timeout:
                     raise _Stop(f"over the {total_timeout:.0f} s budget before cell {index}")
                 client.execute_cell(cell, index)
@@ -149,7 +156,8 @@ def run_all(names: list[str] | None = None, *, quick: bool = False,
     runs = []
     for path in chosen:
         print(f"running {path.name} ({'quick' if quick else 'full length'})...", flush=True)
-        ex = execute(path, quick=quick, total_timeout=900 if not quick else 300)
+        ex = execute(path, quick=quick, total_timeout=900 if not quick else 300,
+                     progress=lambda line: print(line, flush=True))
         nbformat.write(ex.nb, out_dir / path.name)
         html, _ = HTMLExporter().from_notebook_node(ex.nb)
         (out_dir / f"{path.stem}.html").write_text(html)

@@ -1,0 +1,79 @@
+"""The notebook helpers: records, verdicts and checkpoints saved as they happen; the
+exercise checker; the widget panel that edits a Profile without running anything."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lessons.notebook import CheckpointFailed, Exercise, Notebook, load_record
+from lessons.profile import Profile, ProfileError
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RESULTS", str(tmp_path))
+    return tmp_path
+
+
+def test_record_verdict_and_checkpoint_are_saved_as_they_happen(results) -> None:
+    nb = Notebook("99_demo")
+    nb.record("rps", 1234.5)
+    nb.verdict("workers-formula", "depends", "best at 3 workers")
+    saved = json.loads((results / "notebooks" / "99_demo.json").read_text())
+    assert saved["measurements"] == {"rps": 1234.5}
+    assert saved["verdicts"]["workers-formula"]["verdict"] == "depends"
+    assert saved["checkpoint"] is None
+    nb.checkpoint({"an effect": True})
+    assert load_record("99_demo")["checkpoint"] == {"passed": True, "checks": {"an effect": True}}
+    assert list(nb.verdicts().data.columns) == ["guide says", "you measured", "verdict"]
+
+
+def test_a_failed_checkpoint_is_recorded_and_raises(results, capsys) -> None:
+    nb = Notebook("99_demo")
+    with pytest.raises(CheckpointFailed, match="Checkpoint failed: the second"):
+        nb.checkpoint({"the first": True, "the second": False})
+    assert load_record("99_demo")["checkpoint"]["passed"] is False
+    assert "FAIL  the second" in capsys.readouterr().out
+
+
+def test_verdicts_name_known_claims_and_verdicts(results) -> None:
+    nb = Notebook("99_demo")
+    with pytest.raises(KeyError, match="Unknown claim"):
+        nb.verdict("no-such-claim", "confirmed", "")
+    with pytest.raises(ValueError, match="verdict must be one of confirmed, refuted, depends"):
+        nb.verdict("workers-formula", "maybe", "")
+
+
+def test_exercise_check_hint_solution(results, capsys) -> None:
+    nb = Notebook("99_demo")
+    q = Exercise("q", "how many?", expected=100.0, close=0.1, hint="about a hundred",
+                 solution="100", notebook=nb)
+    assert q.check(...) is False
+    assert "Not answered yet" in capsys.readouterr().out
+    assert q.check(95) is True and q.check(80) is False and q.check("lots") is False
+    q.hint()
+    q.solution()
+    out = capsys.readouterr().out
+    assert "Hint: about a hundred" in out and "Solution: 100" in out
+    assert load_record("99_demo")["exercises"] == {"q": False}  # the last attempt
+
+
+def test_exercise_with_a_checker_function(results) -> None:
+    q = Exercise("q", "even?", checker=lambda a: (a % 2 == 0, "even numbers only"))
+    assert q.check(4) and not q.check(3)
+
+
+def test_widget_panel_edits_a_profile_and_reports_conflicts() -> None:
+    from lessons.widgets import panel
+
+    p = panel(Profile.preset("guide"))
+    assert p.profile == Profile.preset("guide")  # untouched: the starting profile
+    p.controls["server"].value = "uvicorn"
+    p.controls["db_pool"].value = True  # conflicts with conn_max_age=60
+    assert "requires conn_max_age=0" in p._status.value
+    with pytest.raises(ProfileError):
+        p.profile
+    p.controls["conn_max_age"].value = 0
+    assert p.profile.server == "uvicorn" and p.profile.db_pool
