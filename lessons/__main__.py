@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-
 # --------------------------------------------------------------------------------------
 # bench
 # --------------------------------------------------------------------------------------

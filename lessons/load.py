@@ -47,6 +47,7 @@ Percentiles are exact, from every raw sample (numpy), concatenated across proces
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
@@ -63,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # numpy is imported only by the parent side, never by the worker
-    import numpy as np
+    pass
 
 __all__ = ["Run", "run", "arun", "LATE_MS", "LAG_LIMIT_MS", "SATURATED_PCT",
            "MAX_CONNECTIONS"]
@@ -257,29 +258,10 @@ def run(
     return r
 
 
-async def arun(
-    url: str,
-    *,
-    connections: int = 16,
-    rate: float | None = None,
-    duration: float = 5.0,
-    warmup: float = 1.0,
-    timeout: float = 2.0,
-    paths: Sequence[str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    processes: int = 1,
-    label: str = "",
-    max_connections: int = MAX_CONNECTIONS,
-    arrival: str = "uniform",
-    progress: bool | None = None,
-    save: bool = True,
-) -> Run:
-    """``run`` for ``await`` (notebook top-level await): it runs in a thread, so the
-    caller's event loop keeps serving while the load process works."""
-    return await asyncio.to_thread(
-        run, url, connections=connections, rate=rate, duration=duration, warmup=warmup,
-        timeout=timeout, paths=paths, headers=headers, processes=processes, label=label,
-        max_connections=max_connections, arrival=arrival, progress=progress, save=save)
+async def arun(url: str, **options: Any) -> Run:
+    """``run`` for ``await`` (notebook top-level await), with the same arguments: it runs
+    in a thread, so the caller's event loop keeps serving while the load process works."""
+    return await asyncio.to_thread(functools.partial(run, url, **options))
 
 
 def _spec(url: str, connections: int, rate: float | None, duration: float, warmup: float,

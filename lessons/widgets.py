@@ -11,7 +11,14 @@ import os
 
 import ipywidgets as w
 
-from lessons.profile import CACHES, DATABASES, MIDDLEWARE_PRESETS, SERVER_KINDS, Profile, ProfileError
+from lessons.profile import (
+    CACHES,
+    DATABASES,
+    MIDDLEWARE_PRESETS,
+    SERVER_KINDS,
+    Profile,
+    ProfileError,
+)
 
 __all__ = ["ProfilePanel", "panel"]
 

@@ -3,6 +3,7 @@ no process the tests started outlives the session."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -64,6 +65,22 @@ def no_external(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests that start their own services must not pick up a learner's external URLs."""
     monkeypatch.delenv("LAB_DATABASE_URL", raising=False)
     monkeypatch.delenv("LAB_REDIS_URL", raising=False)
+
+
+@pytest.fixture
+def load_settings(monkeypatch: pytest.MonkeyPatch):
+    """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
+    import runpy
+
+    def load(**env: str) -> dict:
+        for name in list(os.environ):
+            if name.startswith("LAB_"):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(config.LAB_PROJECT / "lab" / "settings.py"))
+
+    return load
 
 
 def children_pids() -> set[int]:

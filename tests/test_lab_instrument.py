@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import runpy
 import subprocess
 import sys
 import time
@@ -42,18 +41,9 @@ N = 10
 
 
 @pytest.fixture
-def load(monkeypatch: pytest.MonkeyPatch):
+def load(load_settings):
     """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
-
-    def load(**env: str) -> dict[str, Any]:
-        for name in list(os.environ):
-            if name.startswith("LAB_"):
-                monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(LAB / "lab" / "settings.py"))
-
-    return load
+    return load_settings
 
 
 def test_instrument_setting(load):

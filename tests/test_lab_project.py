@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,18 +52,9 @@ MINIMAL_MIDDLEWARE = DEFAULT_MIDDLEWARE[:3]
 
 
 @pytest.fixture
-def load(monkeypatch: pytest.MonkeyPatch):
+def load(load_settings):
     """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
-
-    def load(**env: str) -> dict[str, Any]:
-        for name in list(os.environ):
-            if name.startswith("LAB_"):
-                monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(SETTINGS))
-
-    return load
+    return load_settings
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import time
 import psutil
 import pytest
 
-from lessons import cpus
 from lessons.profile import SERVER_KINDS, Profile
 from lessons.server import SERVER_COMMANDS, ServerError
 

@@ -9,11 +9,10 @@ Serving each pair under each kind of server shows what those hops cost.
 
 from typing import Any
 
+from catalog.models import Item
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-
-from catalog.models import Item
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000

@@ -6,10 +6,9 @@ prefix. Paths have no trailing slash, so CommonMiddleware's APPEND_SLASH never a
 with a redirect instead of the view.
 """
 
+from api.health import healthz
 from django.contrib import admin
 from django.urls import include, path
-
-from api.health import healthz
 
 urlpatterns = [
     path("healthz", healthz),
