@@ -60,11 +60,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:  # numpy is imported only by the parent side, never by the worker
-    pass
 
 __all__ = ["Run", "run", "arun", "LATE_MS", "LAG_LIMIT_MS", "SATURATED_PCT",
            "MAX_CONNECTIONS"]
