@@ -14,8 +14,9 @@ PYTHON_CANDIDATES := python3.12 python3.13 python3.14 python3 python
 
 .PHONY: lab test run setup clean-venv
 
+# Jupyter refuses root unless told; containers and CI machines often are root.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: setup
 	$(VPY) -m pytest tests
