@@ -145,6 +145,17 @@ class Lab:
                     rows.append({"config": label, "path": path, **per_request(srv.url, path, n)})
         return pd.DataFrame(rows)
 
+    def db_connections(self) -> int:
+        """Client connections PostgreSQL holds to the lab database right now (this
+        query's own connection excluded): what pooling and leaks change."""
+        import psycopg
+
+        with psycopg.connect(self.services.database_url) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+
     def upstream(self, delay_ms: int = 50) -> Upstream:
         """Start the stand-in external API (its own process, on the load generator's
         CPU so the server's core measures only the server); stop it with ``with``."""

@@ -5,11 +5,13 @@ these are the one-request experiments of notebook 02.)"""
 from __future__ import annotations
 
 import http.client
+import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Reply", "get", "idle_lifetime"]
+__all__ = ["Reply", "get", "post", "request", "idle_lifetime", "server_timing"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class Reply:
     body: bytes = b""
     error: str | None = None  # what the client saw instead of an answer
 
+    def json(self) -> Any:
+        """The body parsed as JSON (raises with the status when there was none)."""
+        if self.status is None:
+            raise RuntimeError(f"no answer: {self.error}")
+        return json.loads(self.body)
+
 
 def _connect(url: str, timeout: float) -> http.client.HTTPConnection:
     parts = urlsplit(url)
@@ -28,10 +36,22 @@ def _connect(url: str, timeout: float) -> http.client.HTTPConnection:
 
 def get(url: str, path: str, *, timeout: float = 30.0) -> Reply:
     """One GET on a fresh connection; an exception becomes ``error``, never raised."""
+    return request("GET", url, path, timeout=timeout)
+
+
+def post(url: str, path: str, body: bytes = b"{}", *, timeout: float = 30.0) -> Reply:
+    """One POST (JSON body, no cookies, no CSRF token: what a cross-site form or a script
+    sends) on a fresh connection."""
+    return request("POST", url, path, body, {"Content-Type": "application/json"}, timeout=timeout)
+
+
+def request(method: str, url: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None, *, timeout: float = 30.0) -> Reply:
+    """One request on a fresh connection; an exception becomes ``error``, never raised."""
     conn = _connect(url, timeout)
     t0 = time.monotonic()
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         body = resp.read()
         return Reply(resp.status, time.monotonic() - t0, dict(resp.getheaders()), body)
@@ -64,3 +84,27 @@ def idle_lifetime(url: str, path: str, *, limit: float = 10.0) -> float | None:
         return time.monotonic() - t0
     finally:
         conn.close()
+
+
+def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]]:
+    """``n`` requests one after another on one keep-alive connection: for each, the
+    latency the client measured and the ``Server-Timing`` duration the server reported
+    (both in ms).  The difference is what the server's own timer cannot see: the
+    server's HTTP layer, the network stack, the client."""
+    conn = _connect(url, 10)
+    pairs = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            client_ms = (time.perf_counter() - t0) * 1000
+            header = resp.getheader("Server-Timing", "")
+            dur = [part.split("=", 1)[1] for part in header.split(";") if part.strip().startswith("dur=")]
+            if not dur:
+                raise RuntimeError(f"{path} sent no Server-Timing header: add ServerTimingMiddleware.")
+            pairs.append((client_ms, float(dur[0])))
+    finally:
+        conn.close()
+    return pairs

@@ -10,6 +10,7 @@ and ``python -m lessons run`` both call it, so they can never disagree.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,8 +123,12 @@ def _leftovers(kernel: psutil.Process | None) -> list[str]:
     return left
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _short(text: str, lines: int = 25) -> str:
-    parts = text.strip().splitlines()
+    """The end of an error, without the terminal colours IPython puts in tracebacks."""
+    parts = _ANSI.sub("", text).strip().splitlines()
     return "\n".join(parts[-lines:])
 
 

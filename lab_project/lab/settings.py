@@ -391,4 +391,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+# Lesson 6's DRF endpoint (api/l06.py says why each choice): JSON in and out only, so a
+# browser's Accept header cannot switch it to the browsable API, and no authentication,
+# like the Ninja and raw endpoints it races. Neither DRF nor Ninja is in INSTALLED_APPS:
+# only their templates and static files (DRF's browsable API) would need it.
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

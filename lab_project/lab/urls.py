@@ -15,5 +15,8 @@ urlpatterns = [
     path("l01/", include("api.l01")),
     path("l02/", include("api.l02")),
     path("l03/", include("api.l03")),
+    path("l04/", include("api.l04")),
+    path("l05/", include("api.l05")),
+    path("l06/", include("api.l06")),
     path("admin/", admin.site.urls),
 ]
