@@ -187,6 +187,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compare", nargs="+", metavar="DIR", default=None,
+                   help="results/ folders from several machines, side by side")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lessons import report
+
+    try:
+        return report.main(args.compare)
+    except FileNotFoundError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------------------
 # The table of commands
 # --------------------------------------------------------------------------------------
 
@@ -209,6 +228,8 @@ COMMANDS: list[Command] = [
             _add_serve, cmd_serve),
     Command("run", "execute the notebooks headless into build/ and print a summary",
             _add_run, cmd_run),
+    Command("report", "print the claims ledger from saved results (runs nothing)",
+            _add_report, cmd_report),
 ]
 
 

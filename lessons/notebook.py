@@ -60,6 +60,7 @@ class Notebook:
             "verdicts": {},
             "exercises": {},
             "checkpoint": None,
+            "machine": _machine(),
         }
         self._save()
 
@@ -182,6 +183,12 @@ class Exercise:
             return ok, ("" if ok else "Look again at the table above.")
         ok = answer == exp
         return ok, ("" if ok else f"this run measured {exp!r}.")
+
+
+def _machine() -> dict[str, Any]:
+    from lessons.results import machine_facts
+
+    return machine_facts()
 
 
 def _now() -> str:

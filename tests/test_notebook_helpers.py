@@ -77,3 +77,24 @@ def test_widget_panel_edits_a_profile_and_reports_conflicts() -> None:
         p.profile
     p.controls["conn_max_age"].value = 0
     assert p.profile.server == "uvicorn" and p.profile.db_pool
+
+
+def test_report_ledger_and_compare_read_saved_records(results, tmp_path, monkeypatch, capsys) -> None:
+    from lessons import report
+
+    nb = Notebook("02_demo")
+    nb.verdict("workers-formula", "depends", "best at 3 workers")
+    table = report.ledger()
+    row = table.set_index("claim").loc["workers-formula"]
+    assert (row["verdict"], row["you measured"], row["notebook"]) == ("depends", "best at 3 workers", "02_demo")
+    assert (table.verdict == "not measured").sum() == len(table) - 1
+
+    other = tmp_path / "other"
+    monkeypatch.setenv("LAB_RESULTS", str(other))
+    Notebook("02_demo").verdict("workers-formula", "refuted", "best at 1 worker")
+    both = report.compare([results, other])
+    assert list(both.loc[(2, "workers-formula")]) == ["depends", "refuted"]
+    assert report.main([str(results), str(other)]) == 0
+    assert "workers-formula" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="has no notebooks/ records"):
+        report.compare([tmp_path / "nowhere"])
