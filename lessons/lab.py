@@ -11,9 +11,10 @@ notebook can be re-run top to bottom without "address in use" or a held lock.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,16 @@ class Lab:
                 for path in paths:
                     rows.append({"config": label, "path": path, **per_request(srv.url, path, n)})
         return pd.DataFrame(rows)
+
+    @contextlib.contextmanager
+    def database_down(self) -> Iterator[None]:
+        """``with lab.database_down():`` PostgreSQL is stopped inside the block and
+        started again (same port) when it ends, also when the block raises."""
+        self.services.stop_postgres()
+        try:
+            yield
+        finally:
+            self.services.start_postgres()
 
     def db_connections(self) -> int:
         """Client connections PostgreSQL holds to the lab database right now (this

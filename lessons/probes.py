@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Reply", "get", "post", "request", "idle_lifetime", "server_timing"]
+__all__ = ["Reply", "get", "post", "request", "together", "peak_rss", "idle_lifetime", "server_timing"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     error: str | None = None  # what the client saw instead of an answer
+    first_byte_s: float | None = None  # time to the first byte of the body
 
     def json(self) -> Any:
         """The body parsed as JSON (raises with the status when there was none)."""
@@ -53,8 +57,11 @@ def request(method: str, url: str, path: str, body: bytes | None = None,
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
-        body = resp.read()
-        return Reply(resp.status, time.monotonic() - t0, dict(resp.getheaders()), body)
+        first = resp.read(1)
+        first_byte_s = time.monotonic() - t0
+        body = first + resp.read()
+        return Reply(resp.status, time.monotonic() - t0, dict(resp.getheaders()), body,
+                     first_byte_s=first_byte_s)
     except (OSError, http.client.HTTPException) as exc:
         return Reply(None, time.monotonic() - t0, error=f"{type(exc).__name__}: {exc}")
     finally:
@@ -108,3 +115,51 @@ def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]
     finally:
         conn.close()
     return pairs
+
+
+def together(url: str, paths: list[str], *, timeout: float = 30.0) -> list[Reply]:
+    """One GET per path, all released at the same instant from their own threads (a
+    barrier), on fresh connections: a burst of simultaneous users, such as the cold
+    misses of a cache stampede."""
+    barrier = threading.Barrier(len(paths))
+
+    def one(path: str) -> Reply:
+        barrier.wait(timeout)
+        return get(url, path, timeout=timeout)
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return list(pool.map(one, paths))
+
+
+def peak_rss(processes: list[Any], action: Callable[[], Any], *, every: float = 0.005) -> tuple[Any, int]:
+    """Run ``action`` while sampling the resident memory of ``processes`` (a server's
+    master and workers); return its result and the peak growth in bytes over the
+    memory before it started (sampled, so a very short spike can be missed)."""
+    import psutil
+
+    def total() -> int:
+        size = 0
+        for p in processes:
+            try:
+                size += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return size
+
+    base = peak = total()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, total())
+            done.wait(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = action()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(0, peak - base)

@@ -142,6 +142,22 @@ class Services:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def stop_postgres(self) -> None:
+        """Stop the lab's PostgreSQL (a lesson about a database that is down)."""
+        if self.external_database:
+            raise ServiceError("The database is external (LAB_DATABASE_URL): the lab will not stop it.")
+        if self._pg is not None:
+            procs.stop(self._pg, timeout=10)
+            self._pg = None
+
+    def start_postgres(self) -> None:
+        """Start it again on the same port, so running servers reconnect by themselves."""
+        if self._pg is None and not self.external_database:
+            url = self._start_postgres()
+            if url != self.database_url:
+                raise ServiceError("PostgreSQL came back on another port (its port was taken): "
+                                   "restart the lab with Lab().")
+
     def sqlite_url(self) -> str:
         """A migrated and seeded SQLite database in LAB_HOME, for profiles that ask for it."""
         path = self.home / "lab.sqlite3"

@@ -72,6 +72,16 @@ def _int(name: str, default: int | None, minimum: int, allowed: str) -> int | No
     return int(value)
 
 
+def _milliseconds(name: str) -> float:
+    """A duration in ms, 0 (the default) included: 0 means "off"."""
+    if name not in _ENV:
+        return 0.0
+    value = _ENV[name]
+    if not _UFLOAT.fullmatch(value):
+        raise _invalid(name, value, "a number of milliseconds >= 0, e.g. 1 or 0.5")
+    return float(value)
+
+
 def _seconds(name: str) -> float | None:
     if name not in _ENV:
         return None
@@ -198,9 +208,41 @@ def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
 # Cache ##################################################################################
 
 
+# LAB_REDIS_PARSER: which RESP parser redis-py uses, for a measured comparison. "auto" is
+# redis-py's own choice (hiredis when installed). The classes are redis-py 8's private
+# names: the guide's public "redis.connection.HiredisParser" no longer exists (an
+# ImportError at the first cache call). redis-py 8 speaks RESP3 by default, so the
+# pure-Python parser is the RESP3 one.
+_REDIS_PARSERS = {
+    "auto": None,
+    "python": "redis.connection._RESP3Parser",
+    "hiredis": "redis.connection._HiredisParser",
+}
+
+# LAB_CACHE_DELAY_MS: a lab-only knob, not a Django setting. It simulates the network
+# round trip to a Redis on another host (the lab's Valkey is on loopback, ~0.1 ms away)
+# by sleeping that long in every cache call (lab/slow_cache.py), so that what a
+# blocking cache call costs becomes large enough to measure.
+_DELAYED_BACKENDS = {
+    "django-redis": "lab.slow_cache.DelayedDjangoRedisCache",
+    "redis": "lab.slow_cache.DelayedRedisCache",
+}
+
+
 def _caches() -> dict[str, dict[str, Any]]:
     name = "LAB_CACHE"
     choice = _ENV.get(name, "none").lower()
+    parser = _ENV.get("LAB_REDIS_PARSER", "auto").lower()
+    if parser not in _REDIS_PARSERS:
+        raise _invalid("LAB_REDIS_PARSER", _ENV["LAB_REDIS_PARSER"], "auto, python, hiredis")
+    delay_ms = _milliseconds("LAB_CACHE_DELAY_MS")
+    if choice in ("none", "locmem"):
+        # Both knobs only mean something for a cache reached over the network.
+        why = "it needs LAB_CACHE=django-redis or redis"
+        if parser != "auto":
+            raise _invalid("LAB_REDIS_PARSER", _ENV["LAB_REDIS_PARSER"], "auto", why)
+        if delay_ms:
+            raise _invalid("LAB_CACHE_DELAY_MS", _ENV["LAB_CACHE_DELAY_MS"], "0", why)
     if choice == "none":
         # DummyCache: every cache call is a miss, so "no cache" is measured honestly.
         return {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
@@ -227,24 +269,32 @@ def _caches() -> dict[str, dict[str, Any]]:
             "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0",
         )
     if choice == "redis":
-        return {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": url,
-            }
+        cache: dict[str, Any] = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
         }
-    return {
-        "default": {
+        if _REDIS_PARSERS[parser]:
+            # Django's RedisCacheClient takes the dotted path as parser_class.
+            cache["OPTIONS"] = {"parser_class": _REDIS_PARSERS[parser]}
+    else:
+        cache = {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": url,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # No PARSER_CLASS: the guide's "redis.connection.HiredisParser" is an
-                # ImportError on redis-py >= 5, which picks hiredis up by itself.
+                # No PARSER_CLASS by default: the guide's "redis.connection.HiredisParser"
+                # is an ImportError on redis-py >= 5, which picks hiredis up by itself.
                 "CONNECTION_POOL_KWARGS": {"max_connections": 50},
             },
         }
-    }
+        if _REDIS_PARSERS[parser]:
+            cache["OPTIONS"]["PARSER_CLASS"] = _REDIS_PARSERS[parser]
+    if delay_ms:
+        cache["BACKEND"] = _DELAYED_BACKENDS[choice]
+        # A key of the cache's own dict (not OPTIONS, which Django's RedisCache passes
+        # on to redis-py as keyword arguments): read by lab/slow_cache.py.
+        cache["LAB_DELAY_MS"] = delay_ms
+    return {"default": cache}
 
 
 # Middleware #############################################################################
@@ -374,6 +424,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "lab.wsgi.application"
 
 DATABASES = {"default": _database_knobs(_database(_ENV.get("LAB_DATABASE_URL")))}
+
+# The statement timeout in ms (0: none), for the sentence lesson 8's views answer with
+# when PostgreSQL cancels a query; DATABASES carries it as "-c statement_timeout=N".
+LAB_STATEMENT_TIMEOUT_MS = _int("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0")
 
 CACHES = _caches()
 

@@ -18,5 +18,8 @@ urlpatterns = [
     path("l04/", include("api.l04")),
     path("l05/", include("api.l05")),
     path("l06/", include("api.l06")),
+    path("l07/", include("api.l07")),
+    path("l08/", include("api.l08")),
+    path("l09/", include("api.l09")),
     path("admin/", admin.site.urls),
 ]
