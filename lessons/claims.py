@@ -50,6 +50,19 @@ CLAIMS: dict[str, Claim] = {
         # 6. Django Ninja vs DRF
         Claim("ninja-faster-than-drf", 6, "Django Ninja (Faster) than DRF"),
         Claim("framework-numbers", 6, "Django Ninja: ~4,000 req/s; DRF: ~1,500 req/s; Raw Django: ~6,000 req/s"),
+        # 7. Caching with django-redis
+        Claim("django-redis-caching", 7, "Enable Redis caching (django-redis): CACHES BACKEND django_redis.cache.RedisCache, manual cache.get/cache.set"),
+        Claim("hiredis-parser-class", 7, "'PARSER_CLASS': 'redis.connection.HiredisParser',  # Faster parsing"),
+        Claim("delete-pattern", 7, "Pattern-based invalidation (requires django-redis): cache.delete_pattern('items:*')"),
+        Claim("cache-page", 7, "View-level caching: @cache_page(60 * 5)"),
+        # 8. Database connection optimization
+        Claim("conn-max-age", 8, "'CONN_MAX_AGE': 60,  # Persistent connections (seconds)"),
+        Claim("conn-health-checks", 8, "'CONN_HEALTH_CHECKS': True,  # Django 4.1+"),
+        Claim("statement-timeout", 8, "'options': '-c statement_timeout=30000',  # 30s query timeout"),
+        # 9. Response streaming (the checklist's "use iterator() for large querysets" too)
+        Claim("streaming-large-responses", 9, "Implement response streaming for large data: StreamingHttpResponse(generate()) with a sync generator"),
+        Claim("iterator-large-querysets", 9, "Use iterator() for large querysets: Item.objects.iterator(chunk_size=100)"),
+        Claim("dj-db-conn-pool", 8, "Connection pooling: pip install django-db-connection-pool; ENGINE dj_db_conn_pool.backends.postgresql, POOL_SIZE 10, MAX_OVERFLOW 10"),
     ]
 }
 

@@ -64,7 +64,10 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
+    """True when something listens on 127.0.0.1:``port``.  SO_REUSEADDR, as servers set
+    it, so connections of a stopped server lingering in TIME_WAIT do not count."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
