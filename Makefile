@@ -12,7 +12,12 @@ STAMP := $(VENV)/.requirements-installed
 # is 3.12 or newer (pyenv shims honour .python-version, which asks for 3.12).
 PYTHON_CANDIDATES := python3.12 python3.13 python3.14 python3 python
 
-.PHONY: lab test run setup clean-venv
+# PIP_ARGS: extra pip options, e.g. an offline venue:
+#   make wheels                  (at home, online: downloads every pinned wheel to wheels/)
+#   make lab PIP_ARGS="--no-index --find-links wheels"   (at the venue, offline)
+PIP_ARGS ?=
+
+.PHONY: lab test run setup wheels clean-venv
 
 # Jupyter refuses root unless told; containers and CI machines often are root.
 lab: setup
@@ -41,10 +46,12 @@ $(STAMP): requirements.txt
 	  echo "Creating $(VENV) with $$($$py -c 'import sys; print(sys.executable, sys.version.split()[0])')"; \
 	  rm -rf $(VENV) && $$py -m venv $(VENV) || exit 1; \
 	fi
-	$(VPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) -r requirements.txt
 	$(VPY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "django_p99_lab.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
 	@touch $(STAMP)
+
+wheels: setup
+	$(VPY) -m pip download --disable-pip-version-check -r requirements.txt -d wheels
 
 clean-venv:
 	rm -rf $(VENV)

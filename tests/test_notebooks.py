@@ -37,9 +37,15 @@ def test_notebook_has_the_agreed_shape(path: Path) -> None:
     assert not any("asyncio.run(" in s or "nest_asyncio" in s for s in sources), "top-level await only"
 
 
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One results folder for the whole run, as on a learner's machine: the notebooks run
+    in order, and the last one's claims ledger reads every earlier notebook's record."""
+    return tmp_path_factory.mktemp("results")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_headless(path: Path, tmp_path: Path) -> None:
-    results = tmp_path / "results"
+def test_notebook_runs_headless(path: Path, results: Path) -> None:
     ex = runner.execute(path, quick=True, cell_timeout=CELL_TIMEOUT,
                         total_timeout=NOTEBOOK_TIMEOUT, env={"LAB_RESULTS": str(results)})
     assert ex.error is None, ex.error
