@@ -31,6 +31,7 @@ SERVER_KINDS: dict[str, str] = {
 MIDDLEWARE_PRESETS = ("default", "minimal", "none")
 CACHES = ("none", "locmem", "django-redis", "redis")
 DATABASES = ("postgres", "sqlite")
+PROFILERS = ("none", "silk", "pyinstrument", "debug-toolbar")
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
 
@@ -65,6 +66,9 @@ class Profile:
     # Exact per-request counters (thread hops, threads, queries) at /__lab__/counters;
     # off for timing runs, on for counting runs.
     instrument: bool = False
+    # Lesson 10's profiler: silk and pyinstrument profile the /l10/ endpoints; the debug
+    # toolbar needs debug=True. Files go to LAB_PROFILE_DIR when the server is given one.
+    profiler: str = "none"
     # Extra command-line arguments for the server (e.g. ("--max-requests", "1000")).
     server_args: tuple[str, ...] = ()
     # Extra LAB_* variables for a lesson's own endpoints (e.g. the upstream's URL).
@@ -95,6 +99,9 @@ class Profile:
                 )
         _one_of("cache", self.cache, CACHES)
         _one_of("database", self.database, DATABASES)
+        _one_of("profiler", self.profiler, PROFILERS)
+        if self.profiler == "debug-toolbar" and not self.debug:
+            raise ProfileError("The debug toolbar only runs with DEBUG on: set debug=True or pick another profiler.")
         if self.conn_max_age is not None:
             _int_at_least("conn_max_age", self.conn_max_age, 0)
         _bool("db_pool", self.db_pool)
@@ -163,6 +170,7 @@ class Profile:
             "LAB_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
             "LAB_DEBUG": _b(self.debug),
             "LAB_INSTRUMENT": _b(self.instrument),
+            "LAB_PROFILER": self.profiler,
         }
         if self.db_pool_size is not None:
             env["LAB_DB_POOL_SIZE"] = str(self.db_pool_size)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import os
 import pwd
 import shutil
@@ -87,10 +88,32 @@ def manage_py(args: list[str], env: dict[str, str], *, timeout: float = 300) -> 
         raise ServiceError(f"manage.py {args[0]} failed; its last lines:\n" + "\n".join(tail))
 
 
+# silk (Profile(profiler="silk")) records into tables of its own, but the lab's servers
+# install it only on request. So migrate runs once with it installed (LAB_PROFILER=silk)
+# and every other server stays free of it; its version is in the fingerprint, so an
+# upgrade (which may bring migrations) migrates again.
+MIGRATED_PACKAGES = ("django-silk",)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _migrate_env() -> dict[str, str]:
+    """The extra LAB_* variables migrate runs with: silk's tables when silk is there."""
+    return {} if _package_version("django-silk") == "absent" else {"LAB_PROFILER": "silk"}
+
+
 def schema_fingerprint(seed: SeedSizes) -> str:
-    """Changes whenever a migration, the seed command or the seed sizes change, so the
-    lab knows when migrate and seed must run again."""
+    """Changes whenever a migration, the seed command, the seed sizes or the version of
+    a package in ``MIGRATED_PACKAGES`` change, so the lab knows when migrate and seed
+    must run again."""
     h = hashlib.sha256(repr(seed).encode())
+    for package in MIGRATED_PACKAGES:
+        h.update(f"{package}=={_package_version(package)}".encode())
     files = sorted(config.LAB_PROJECT.glob("*/migrations/*.py"))
     files += sorted(config.LAB_PROJECT.glob("*/management/commands/seed_lab.py"))
     for f in files:
@@ -337,7 +360,7 @@ class Services:
         self._say("Setting up the lab database: migrate and seed (once, a few seconds)...")
         t0 = time.monotonic()
         env = {"LAB_DATABASE_URL": url}
-        manage_py(["migrate", "--noinput", "-v", "0"], env)
+        manage_py(["migrate", "--noinput", "-v", "0"], env | _migrate_env())
         manage_py(["seed_lab", *self.seed.args()], env)
         _write_marker(url, want)
         self._say(f"Lab database ready ({time.monotonic() - t0:.1f} s).")

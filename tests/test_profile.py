@@ -23,6 +23,8 @@ from lessons.profile import PRESETS, SERVER_KINDS, Profile, ProfileError
         ({"db_pool": True, "database": "sqlite"}, "db_pool needs database='postgres'"),
         ({"db_pool": "yes"}, "db_pool must be True or False, not 'yes'."),
         ({"extra_env": (("DEBUG", "1"),)}, "must start with LAB_"),
+        ({"profiler": "cprofile"}, "Unknown profiler 'cprofile': use one of none, silk, pyinstrument, debug-toolbar."),
+        ({"profiler": "debug-toolbar"}, "The debug toolbar only runs with DEBUG on: set debug=True"),
     ],
 )
 def test_bad_knobs_get_one_clear_sentence(knobs: dict, message: str) -> None:
@@ -48,8 +50,10 @@ def test_env_renders_the_lab_contract() -> None:
     assert p.env() == {
         "LAB_MIDDLEWARE": "minimal", "LAB_CACHE": "django-redis", "LAB_CONN_MAX_AGE": "0",
         "LAB_DB_POOL": "1", "LAB_DB_POOL_SIZE": "8", "LAB_CONN_HEALTH_CHECKS": "1",
-        "LAB_STATEMENT_TIMEOUT_MS": "250", "LAB_DEBUG": "0", "LAB_INSTRUMENT": "0", "LAB_UPSTREAM_URL": "http://x",
+        "LAB_STATEMENT_TIMEOUT_MS": "250", "LAB_DEBUG": "0", "LAB_INSTRUMENT": "0", "LAB_PROFILER": "none", "LAB_UPSTREAM_URL": "http://x",
     }
+    assert Profile(profiler="silk").env()["LAB_PROFILER"] == "silk"
+    assert Profile(profiler="debug-toolbar", debug=True).env()["LAB_PROFILER"] == "debug-toolbar"
     assert Profile(conn_max_age=None).env()["LAB_CONN_MAX_AGE"] == "none"
 
 
@@ -68,6 +72,7 @@ def test_knobs_parse_from_text_as_the_cli_gives_them() -> None:
     assert p.with_knob("workers", "3").workers == 3
     assert p.with_knob("db_pool", "on").db_pool is True
     assert p.with_knob("conn_max_age", "none").conn_max_age is None
+    assert p.with_knob("profiler", "pyinstrument").profiler == "pyinstrument"
     assert p.with_knob("server_args", "--max-requests 100").server_args == ("--max-requests", "100")
     with pytest.raises(ProfileError, match="workers must be a whole number, not 'many'."):
         p.with_knob("workers", "many")

@@ -360,6 +360,52 @@ LAB_INSTRUMENT = _bool("LAB_INSTRUMENT", False)
 LAB_UPSTREAM_URL = _upstream_url()
 
 
+# Profilers #############################################################################
+
+# LAB_PROFILER: lesson 10's profilers, one at a time. Nothing of a profiler is imported or
+# installed unless it is chosen, so "none" measures the project without any of them.
+_PROFILERS = ("none", "silk", "pyinstrument", "debug-toolbar")
+# The profilers that write files (silk's .prof files, pyinstrument's HTML pages).
+_WRITING_PROFILERS = ("silk", "pyinstrument")
+
+
+def _profiler(debug: bool) -> str:
+    name = "LAB_PROFILER"
+    value = _ENV.get(name, "none").lower()
+    if value not in _PROFILERS:
+        raise _invalid(name, _ENV[name], ", ".join(_PROFILERS))
+    if value == "debug-toolbar" and not debug:
+        # The toolbar shows itself only when DEBUG is on (its default
+        # SHOW_TOOLBAR_CALLBACK), and DEBUG is part of what it costs: refuse rather than
+        # measure a toolbar that never runs.
+        raise _invalid(
+            name, _ENV[name], "none, silk, pyinstrument",
+            "the debug toolbar only runs with DEBUG, so it needs LAB_DEBUG=1",
+        )
+    return value
+
+
+def _profile_dir(profiler: str) -> Path | None:
+    """``LAB_PROFILE_DIR``: where the profilers write their files (optional).
+
+    Checked only for the profilers that write there, so a launcher may pass it to every
+    server. It must already exist: pyinstrument creates only the last component, and two
+    workers racing to create it would fail.
+    """
+    name = "LAB_PROFILE_DIR"
+    if name not in _ENV:
+        return None
+    path = Path(_ENV[name])
+    allowed = "an absolute path to an existing directory the server can write to"
+    if not path.is_absolute():
+        raise _invalid(name, _ENV[name], allowed, "the path is relative")
+    if profiler in _WRITING_PROFILERS and not (
+        path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+    ):
+        raise _invalid(name, _ENV[name], allowed, "it is not a writable directory")
+    return path
+
+
 # Django settings ########################################################################
 
 DEBUG = _bool("LAB_DEBUG", False)
@@ -403,6 +449,45 @@ SILENCED_SYSTEM_CHECKS = [
     )
     if required not in MIDDLEWARE
 ]
+
+# Lesson 10's profilers (LAB_PROFILER), each as its own docs set it up, first in
+# MIDDLEWARE so that it sees the whole request; silk and pyinstrument profile only the
+# /l10/ endpoints (lab/profiling.py says why). Each leaves JSON bodies untouched: the
+# debug toolbar only writes into HTML pages. lab/urls.py mounts /silk/ and /__debug__/.
+LAB_PROFILER = _profiler(DEBUG)
+LAB_PROFILE_DIR = _profile_dir(LAB_PROFILER)
+
+if LAB_PROFILER == "silk":
+    from lab.profiling import is_profiled
+
+    # Its tables exist in every lab database: the lab migrates with LAB_PROFILER=silk.
+    INSTALLED_APPS.append("silk")
+    MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
+    SILKY_INTERCEPT_FUNC = is_profiled
+    # cProfile around each intercepted request; its text goes to silk_request.pyprofile.
+    SILKY_PYTHON_PROFILER = True
+    # The .prof files (for snakeviz, pstats) need a directory: only with LAB_PROFILE_DIR.
+    SILKY_PYTHON_PROFILER_BINARY = LAB_PROFILE_DIR is not None
+    if LAB_PROFILE_DIR is not None:
+        SILKY_PYTHON_PROFILER_RESULT_PATH = str(LAB_PROFILE_DIR)
+elif LAB_PROFILER == "pyinstrument":
+    from lab.profiling import is_profiled, pyinstrument_filename
+
+    MIDDLEWARE.insert(0, "pyinstrument.middleware.ProfilerMiddleware")
+    # pyinstrument profiles the requests this callback accepts: every one of them while
+    # PYINSTRUMENT_PROFILE_DIR is set (each HTML page saved there), else only those
+    # with ?profile in the URL (the page then replaces the response).
+    PYINSTRUMENT_SHOW_CALLBACK = is_profiled
+    if LAB_PROFILE_DIR is not None:
+        PYINSTRUMENT_PROFILE_DIR = str(LAB_PROFILE_DIR)
+        PYINSTRUMENT_FILENAME_CALLBACK = pyinstrument_filename
+elif LAB_PROFILER == "debug-toolbar":
+    # Shown for every request from INTERNAL_IPS while DEBUG is on (the toolbar's default):
+    # a JSON endpoint's requests appear in the History panel of any HTML page (/admin/).
+    # DEBUG also makes Django keep every query of a request in connection.queries.
+    INSTALLED_APPS.append("debug_toolbar")
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1"]
 
 ROOT_URLCONF = "lab.urls"
 
