@@ -62,6 +62,9 @@ CLAIMS: dict[str, Claim] = {
         # 9. Response streaming (the checklist's "use iterator() for large querysets" too)
         Claim("streaming-large-responses", 9, "Implement response streaming for large data: StreamingHttpResponse(generate()) with a sync generator"),
         Claim("iterator-large-querysets", 9, "Use iterator() for large querysets: Item.objects.iterator(chunk_size=100)"),
+        # 10. Profiling
+        Claim("django-silk", 10, "Profile with django-silk: SilkyMiddleware early, SILKY_PYTHON_PROFILER = True; dashboard at /silk/"),
+        Claim("debug-toolbar", 10, "Django Debug Toolbar (Development): debug_toolbar app and middleware, INTERNAL_IPS"),
         Claim("dj-db-conn-pool", 8, "Connection pooling: pip install django-db-connection-pool; ENGINE dj_db_conn_pool.backends.postgresql, POOL_SIZE 10, MAX_OVERFLOW 10"),
     ]
 }

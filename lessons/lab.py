@@ -66,10 +66,12 @@ class Lab:
             profile = profile.replace(**knobs)
         database_url = (self.services.sqlite_url() if profile.database == "sqlite"
                         else self.services.database_url)
+        self.profiles_dir.mkdir(exist_ok=True)
         server = LabServer(
             profile,
             env={"LAB_DATABASE_URL": database_url, "LAB_REDIS_URL": self.services.redis_url,
-                 "LAB_SECRET_KEY": self._secret_key(), **(env or {})},
+                 "LAB_SECRET_KEY": self._secret_key(), "LAB_PROFILE_DIR": str(self.profiles_dir),
+                 **(env or {})},
             port=port, cpus=self.cpu_plan.server, home=self.home,
         )
         self._servers.append(server)
@@ -193,6 +195,11 @@ class Lab:
         self.close()
 
     # -- facts ----------------------------------------------------------------------
+
+    @property
+    def profiles_dir(self) -> Path:
+        """Where profilers write their reports (pyinstrument's HTML, silk's .prof)."""
+        return self.home / "profiles"
 
     def summary(self) -> str:
         s = self.services
