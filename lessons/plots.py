@@ -17,7 +17,7 @@ from lessons.load import Run
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["percentiles", "latency_vs_rate", "throughput", "SLO_MS"]
+__all__ = ["percentiles", "latency_vs_rate", "throughput", "waterfall", "SLO_MS"]
 
 SLO_MS = 10.0
 _TICKS = ((0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"),
@@ -216,4 +216,36 @@ def throughput(
     ax.set_ylabel({"rps": "requests/s"}.get(metric, metric) + " (median, min-max)")
     ax.set_title(title or ("Throughput" if metric == "rps" else metric))
     ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+def waterfall(
+    steps: Sequence[str],
+    values: Sequence[float],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    unit: str = "req/s",
+) -> Axes:
+    """Cumulative changes as a waterfall: one bar per step, from the previous step's value
+    to this one's, green when it rose, red when it fell, grey when it did not move (within
+    5%), with the value written at the end of each bar."""
+    ax = _axes(ax, (9.0, 0.45 * len(steps) + 1.2))
+    previous = 0.0
+    for i, (step, value) in enumerate(zip(steps, values)):
+        if i == 0:
+            low, high, color = 0.0, value, "steelblue"
+        else:
+            low, high = sorted((previous, value))
+            change = (value - previous) / previous if previous else (1.0 if value else 0.0)
+            color = "grey" if abs(change) < 0.05 else ("seagreen" if value > previous else "crimson")
+        ax.barh(i, max(high - low, 1e-9), left=low, color=color, height=0.6)
+        ax.text(max(value, 0) , i, f" {value:,.0f}", va="center", fontsize=8)
+        previous = value
+    ax.set_yticks(range(len(steps)), list(steps), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
     return ax

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Reply", "get", "post", "request", "together", "peak_rss", "idle_lifetime", "server_timing"]
+__all__ = ["Reply", "get", "post", "request", "together", "peak_rss", "idle_lifetime", "server_timing", "server_timings"]
 
 
 @dataclass(frozen=True)
@@ -93,73 +93,33 @@ def idle_lifetime(url: str, path: str, *, limit: float = 10.0) -> float | None:
         conn.close()
 
 
-def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]]:
-    """``n`` requests one after another on one keep-alive connection: for each, the
-    latency the client measured and the ``Server-Timing`` duration the server reported
-    (both in ms).  The difference is what the server's own timer cannot see: the
-    server's HTTP layer, the network stack, the client."""
+def server_timings(url: str, path: str, n: int = 200) -> list[dict[str, float]]:
+    """``n`` requests one after another on one keep-alive connection: for each, every
+    ``Server-Timing`` metric the server reported (ms, by name) and ``client``, the
+    latency the client measured.  What the client sees beyond the server's outermost
+    timer is the server's HTTP layer, the network stack and the client itself."""
     conn = _connect(url, 10)
-    pairs = []
+    found = []
     try:
         for _ in range(n):
             t0 = time.perf_counter()
             conn.request("GET", path)
             resp = conn.getresponse()
             resp.read()
-            client_ms = (time.perf_counter() - t0) * 1000
-            header = resp.getheader("Server-Timing", "")
-            dur = [part.split("=", 1)[1] for part in header.split(";") if part.strip().startswith("dur=")]
-            if not dur:
+            metrics = {"client": (time.perf_counter() - t0) * 1000}
+            for metric in resp.getheader("Server-Timing", "").split(","):
+                name, _, rest = metric.strip().partition(";")
+                dur = [p.split("=", 1)[1] for p in rest.split(";") if p.strip().startswith("dur=")]
+                if name and dur:
+                    metrics[name] = float(dur[0])
+            if len(metrics) == 1:
                 raise RuntimeError(f"{path} sent no Server-Timing header: add ServerTimingMiddleware.")
-            pairs.append((client_ms, float(dur[0])))
+            found.append(metrics)
     finally:
         conn.close()
-    return pairs
+    return found
 
 
-def together(url: str, paths: list[str], *, timeout: float = 30.0) -> list[Reply]:
-    """One GET per path, all released at the same instant from their own threads (a
-    barrier), on fresh connections: a burst of simultaneous users, such as the cold
-    misses of a cache stampede."""
-    barrier = threading.Barrier(len(paths))
-
-    def one(path: str) -> Reply:
-        barrier.wait(timeout)
-        return get(url, path, timeout=timeout)
-
-    with ThreadPoolExecutor(len(paths)) as pool:
-        return list(pool.map(one, paths))
-
-
-def peak_rss(processes: list[Any], action: Callable[[], Any], *, every: float = 0.005) -> tuple[Any, int]:
-    """Run ``action`` while sampling the resident memory of ``processes`` (a server's
-    master and workers); return its result and the peak growth in bytes over the
-    memory before it started (sampled, so a very short spike can be missed)."""
-    import psutil
-
-    def total() -> int:
-        size = 0
-        for p in processes:
-            try:
-                size += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return size
-
-    base = peak = total()
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, total())
-            done.wait(every)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        result = action()
-    finally:
-        done.set()
-        sampler.join()
-    return result, max(0, peak - base)
+def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]]:
+    """(client ms, the server's ``app`` ms) for ``n`` sequential requests."""
+    return [(m["client"], m["app"]) for m in server_timings(url, path, n)]

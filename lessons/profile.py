@@ -177,6 +177,12 @@ class Profile:
         env.update(dict(self.extra_env))
         return env
 
+    def settings_snippet(self) -> str:
+        """The Django settings this profile amounts to, as a project would write them."""
+        from lessons.profile_settings import render
+
+        return render(self)
+
     def describe(self) -> str:
         """One line for tables and titles: the server, then the knobs changed from the
         defaults, e.g. ``uvicorn x1 middleware='none'``."""
@@ -214,14 +220,20 @@ def _guide() -> Profile:
     )
 
 
+TUNED_MIDDLEWARE = "django.middleware.security.SecurityMiddleware,django.middleware.common.CommonMiddleware"
+
+
 def _tuned() -> Profile:
-    """What measurement recommends on a small machine (refined as the lessons measure):
-    sync views under a WSGI server, a persistent connection per worker, a short
-    middleware stack, django-redis, and a statement timeout inside the budget."""
+    """What the notebooks measured on a small machine: sync views under gunicorn's sync
+    worker (thread hops cost ASGI several times the CPU for sync code, notebooks 01 and
+    05), three workers per core (notebook 02), only the middleware a token-authenticated
+    JSON API uses (security headers, Content-Length; notebook 05), a persistent
+    connection per worker (notebook 08), django-redis (notebook 07), and a statement
+    timeout inside the budget (notebook 08)."""
     return Profile(
         server="gunicorn-sync",
-        workers=2,
-        middleware="minimal",
+        workers=3,
+        middleware=TUNED_MIDDLEWARE,
         cache="django-redis",
         conn_max_age=600,
         statement_timeout_ms=1_000,

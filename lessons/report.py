@@ -39,7 +39,7 @@ def ledger(results: Path | None = None) -> Any:
             measured[claim_id] = {**v, "notebook": name, "when": record.get("finished") or record.get("started"),
                                   "quick": record.get("quick")}
     rows = []
-    for claim in CLAIMS.values():
+    for claim in sorted(CLAIMS.values(), key=lambda c: c.section):
         m = measured.get(claim.id)
         rows.append({
             "section": claim.section,

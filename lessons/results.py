@@ -274,6 +274,8 @@ def find_slo_capacity(
     connections: int = 16,
     headers: Mapping[str, str] | None = None,
     processes: int = 1,
+    min_samples: int = 0,
+    floor: float | None = None,
     progress: bool = True,
     save: bool = True,
 ) -> Capacity:
@@ -285,7 +287,10 @@ def find_slo_capacity(
     in all: the search takes at most ``max_steps x (warmup + duration + timeout + ~1 s)``.
     ``duration`` defaults to 2 s (1 s with ``LAB_QUICK=1``), ``warmup`` to 0.5 s.
     One probe per rate: on a noisy machine the answer moves by a step or two; compare
-    capacities measured in the same session.
+    capacities measured in the same session.  ``min_samples`` lengthens probes at low
+    rates so each has at least that many requests (a p99 of 20 samples is their maximum).
+    When the probe at ``low`` fails, the search halves the rate down to ``floor`` (default:
+    ``low``, i.e. no further) before it reports 0.
     """
     if not 0 < quantile < 1:
         raise ValueError("quantile is between 0 and 1, e.g. 0.99")
@@ -293,6 +298,7 @@ def find_slo_capacity(
         raise ValueError("need 0 < low <= high")
     duration = _default(duration, 2.0, 1.0)
     warmup = _default(warmup, 0.5, 0.5)
+    floor = low if floor is None else floor
     target = _join(url, path)
     t0 = time.monotonic()
     probes: list[Run] = []
@@ -302,7 +308,7 @@ def find_slo_capacity(
 
     def probe(rate: float) -> bool:
         nonlocal client_limited
-        r = run(target, rate=rate, connections=connections, duration=duration,
+        r = run(target, rate=rate, connections=connections, duration=max(duration, min_samples / rate),
                 warmup=warmup, timeout=timeout, headers=headers, processes=processes,
                 label=f"slo probe {rate:,.0f}/s", save=save)
         lat = r.quantile_ms(quantile)
@@ -339,6 +345,14 @@ def find_slo_capacity(
         else:
             fail = rate
             break
+    # The first probe failed: halve down to ``floor`` until one passes.
+    while best == 0 and fail is not None and steps < max_steps and fail / 2 >= floor:
+        steps += 1
+        rate = fail / 2
+        if probe(rate):
+            best = rate
+        else:
+            fail = rate
     # Bisect between the best pass and the first failure.
     while fail is not None and best > 0 and steps < max_steps and fail / best > 1 + precision:
         steps += 1
@@ -349,7 +363,8 @@ def find_slo_capacity(
             fail = mid
     warnings: list[str] = []
     if best == 0:
-        warnings.append(f"The SLO failed even at the lowest rate probed, {low:,.0f} req/s.")
+        lowest = min(r.rate or low for r in probes) if probes else low
+        warnings.append(f"The SLO failed even at the lowest rate probed, {lowest:,.0f} req/s.")
     if client_limited:
         warnings.append("A failing probe ran out of client CPU: the load generator, not the "
                         "server, may have set this limit (try processes=2 or a faster "

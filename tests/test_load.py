@@ -277,6 +277,17 @@ def test_slo_capacity_is_bounded_by_the_server() -> None:
     assert cap.elapsed_s > 0
 
 
+def test_slo_capacity_searches_down_to_the_floor_when_low_is_too_high() -> None:
+    # 2 ms of CPU per request: 2,000 req/s cannot meet the SLO, so the search halves.
+    with StubServer(busy_ms=2) as stub:
+        cap = results.find_slo_capacity(stub.url, slo_ms=10, low=2000, high=4000, floor=50,
+                                         duration=0.5, warmup=0.2, max_steps=6,
+                                         precision=0.3, progress=False)
+    assert cap.passed[0] is False and cap.probes[0].rate == 2000
+    assert 0 < cap.rate <= 500 * 1.1, cap.table()
+    assert cap.probes[1].rate == 1000
+
+
 def test_slo_capacity_is_zero_when_even_the_lowest_rate_fails() -> None:
     with StubServer(delay_ms=20) as stub:
         cap = results.find_slo_capacity(stub.url, slo_ms=10, low=20, duration=0.5,

@@ -75,5 +75,8 @@ class ServerTimingMiddleware:
 
     @staticmethod
     def _stamp(response: HttpResponseBase, start: float) -> HttpResponseBase:
-        response["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.3f}"
+        app = f"app;dur={(time.perf_counter() - start) * 1000:.3f}"
+        # Metrics a view already reported (db, serialize...) stay: one comma-separated list.
+        earlier = response.get("Server-Timing")
+        response["Server-Timing"] = f"{earlier}, {app}" if earlier else app
         return response
