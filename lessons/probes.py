@@ -123,3 +123,51 @@ def server_timings(url: str, path: str, n: int = 200) -> list[dict[str, float]]:
 def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]]:
     """(client ms, the server's ``app`` ms) for ``n`` sequential requests."""
     return [(m["client"], m["app"]) for m in server_timings(url, path, n)]
+
+
+def together(url: str, paths: list[str], *, timeout: float = 30.0) -> list[Reply]:
+    """One GET per path, all released at the same instant from their own threads (a
+    barrier), on fresh connections: a burst of simultaneous users, such as the cold
+    misses of a cache stampede."""
+    barrier = threading.Barrier(len(paths))
+
+    def one(path: str) -> Reply:
+        barrier.wait(timeout)
+        return get(url, path, timeout=timeout)
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return list(pool.map(one, paths))
+
+
+def peak_rss(processes: list[Any], action: Callable[[], Any], *, every: float = 0.005) -> tuple[Any, int]:
+    """Run ``action`` while sampling the resident memory of ``processes`` (a server's
+    master and workers); return its result and the peak growth in bytes over the
+    memory before it started (sampled, so a very short spike can be missed)."""
+    import psutil
+
+    def total() -> int:
+        size = 0
+        for p in processes:
+            try:
+                size += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return size
+
+    base = peak = total()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, total())
+            done.wait(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = action()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(0, peak - base)

@@ -63,8 +63,6 @@ def _machine_label(results: Path) -> str:
 
 def compare(folders: list[Path]) -> Any:
     """The verdicts of several machines side by side, one column per results folder."""
-    import pandas as pd
-
     table = None
     for folder in folders:
         if not (folder / "notebooks").is_dir():
