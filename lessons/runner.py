@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,12 @@ def execute(path: Path, *, quick: bool = True, cell_timeout: int = 300,
     nb = nbformat.read(path, as_version=4)
     result = Execution(path, nb=nb)
     kernel_env = {**os.environ, **(env or {}), "LAB_QUICK": "1" if quick else "0"}
+    # The kernel's own log at ERROR: it otherwise warns on every start that it talks TCP
+    # on loopback without encryption, which is all a local headless run needs.
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}})
+    started = datetime.now(UTC).replace(microsecond=0)
     t0 = last_said = time.monotonic()
     try:
         with client.setup_kernel(env=kernel_env, cwd=str(path.parent)):
@@ -95,7 +100,10 @@ def execute(path: Path, *, quick: bool = True, cell_timeout: int = 300,
     except Exception as exc:  # kernel died, timeout...
         result.error = f"{type(exc).__name__}: {_short(str(exc))}"
     result.seconds = time.monotonic() - t0
-    result.record = load_record(path.stem, Path(kernel_env.get("LAB_RESULTS") or config.results_dir()))
+    record = load_record(path.stem, Path(kernel_env.get("LAB_RESULTS") or config.results_dir()))
+    # Only this run's record counts: an older one on disk says nothing about this run.
+    if record and datetime.fromisoformat(record["started"]) >= started:
+        result.record = record
     return result
 
 

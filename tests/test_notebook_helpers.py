@@ -98,3 +98,21 @@ def test_report_ledger_and_compare_read_saved_records(results, tmp_path, monkeyp
     assert "workers-formula" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="has no notebooks/ records"):
         report.compare([tmp_path / "nowhere"])
+
+
+def test_runner_ignores_a_record_left_by_an_earlier_run(tmp_path) -> None:
+    """A notebook that records nothing this time must not pass on last run's record."""
+    import nbformat
+
+    from lessons import runner
+
+    path = tmp_path / "98_stale.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), path)
+    stale = tmp_path / "results" / "notebooks" / "98_stale.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"started": "2020-01-01T00:00:00+00:00",
+                                 "checkpoint": {"passed": True, "checks": {}}}))
+    ex = runner.execute(path, env={"LAB_RESULTS": str(tmp_path / "results")}, cell_timeout=60,
+                        total_timeout=120)
+    assert ex.error is None and ex.leftovers == []
+    assert ex.record is None and not ex.ok
