@@ -6,11 +6,16 @@ It exposes the WSGI callable as a module-level variable named ``application``.
 With ``LAB_INSTRUMENT=1`` the counters are installed before Django builds its handler,
 and ``application`` is Django wrapped by the counters endpoint (``lab/instrument.py``);
 otherwise it is Django's handler itself, untouched.
+
+Every view module is imported here, at worker boot, rather than on each worker's first
+request (Django resolves the URLconf lazily): with several workers on one core those
+first-request imports would otherwise land inside a measurement and stall it for seconds.
 """
 
 import os
 
 from django.conf import settings
+from django.urls import get_resolver
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
@@ -22,3 +27,5 @@ if settings.LAB_INSTRUMENT:
     application = instrument.wsgi(get_wsgi_application())
 else:
     application = get_wsgi_application()
+
+get_resolver().url_patterns  # noqa: B018 (imports every view now; see above)
