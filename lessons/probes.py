@@ -8,7 +8,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,18 +125,24 @@ def server_timing(url: str, path: str, n: int = 200) -> list[tuple[float, float]
     return [(m["client"], m["app"]) for m in server_timings(url, path, n)]
 
 
-def together(url: str, paths: list[str], *, timeout: float = 30.0) -> list[Reply]:
+def together(url: str, paths: list[str], *, timeout: float = 30.0,
+             delays: Sequence[float] | None = None) -> list[Reply]:
     """One GET per path, all released at the same instant from their own threads (a
     barrier), on fresh connections: a burst of simultaneous users, such as the cold
-    misses of a cache stampede."""
+    misses of a cache stampede.  ``delays`` (seconds, one per path) holds some back
+    after the release, so that a request is sure to arrive *during* the burst."""
+    if delays is not None and len(delays) != len(paths):
+        raise ValueError(f"delays has {len(delays)} values for {len(paths)} paths: give one per path.")
     barrier = threading.Barrier(len(paths))
 
-    def one(path: str) -> Reply:
+    def one(path: str, delay: float) -> Reply:
         barrier.wait(timeout)
+        if delay > 0:
+            time.sleep(delay)
         return get(url, path, timeout=timeout)
 
     with ThreadPoolExecutor(len(paths)) as pool:
-        return list(pool.map(one, paths))
+        return list(pool.map(one, paths, delays or [0.0] * len(paths)))
 
 
 def peak_rss(processes: list[Any], action: Callable[[], Any], *, every: float = 0.005) -> tuple[Any, int]:

@@ -288,6 +288,17 @@ def test_slo_capacity_searches_down_to_the_floor_when_low_is_too_high() -> None:
     assert cap.probes[1].rate == 1000
 
 
+def test_together_holds_a_delayed_request_until_the_burst_is_in() -> None:
+    # The stub numbers requests by arrival and fails every 4th: the delayed one is the 4th.
+    from lessons import probes
+
+    with StubServer(status_every=4) as stub:
+        replies = probes.together(stub.url, ["/a"] * 3 + ["/late"], delays=[0, 0, 0, 0.2])
+    assert [r.status for r in replies] == [200, 200, 200, 500]
+    with pytest.raises(ValueError, match="one per path"):
+        probes.together("http://127.0.0.1:1", ["a", "b"], delays=[0])
+
+
 def test_slo_capacity_is_zero_when_even_the_lowest_rate_fails() -> None:
     with StubServer(delay_ms=20) as stub:
         cap = results.find_slo_capacity(stub.url, slo_ms=10, low=20, duration=0.5,
