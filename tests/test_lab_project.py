@@ -395,6 +395,21 @@ def test_manage_py_migrates_without_admin_middleware_and_models_match_migrations
     assert (tmp_path / "lab.sqlite3").stat().st_size > 0
 
 
+@pytest.mark.parametrize("entry", ["wsgi", "asgi"])
+def test_entry_points_import_every_view_at_boot(tmp_path, entry):
+    # A worker must not import the views on its first request: with several workers on
+    # one core those imports land inside a measurement.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "DJANGO_"))}
+    env |= {"LAB_DATABASE_URL": f"sqlite://{tmp_path}/lab.sqlite3"}
+    views = sorted(p.stem for p in (LAB / "api").glob("l[0-9]*.py"))
+    script = (f"import sys, lab.{entry}; "
+              f"print(sorted(m[4:] for m in sys.modules if m.startswith('api.l')))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=LAB, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(views)
+
+
 # The project, in process ################################################################
 
 SIZES = {"items": 40, "customers": 5, "orders": 60, "seed": 42}
