@@ -169,7 +169,9 @@ def run_all(names: list[str] | None = None, *, quick: bool = False,
     runs = []
     for path in chosen:
         print(f"running {path.name} ({'quick' if quick else 'full length'})...", flush=True)
-        ex = execute(path, quick=quick, total_timeout=900 if not quick else 300,
+        # Full length, one cell may run a whole experiment (notebook 11's waterfall: ~4.5 min).
+        ex = execute(path, quick=quick, cell_timeout=300 if quick else 600,
+                     total_timeout=900 if not quick else 300,
                      progress=lambda line: print(line, flush=True))
         nbformat.write(ex.nb, out_dir / path.name)
         html, _ = HTMLExporter().from_notebook_node(ex.nb)
