@@ -15,8 +15,8 @@ first-request imports would otherwise land inside a measurement and stall it for
 import os
 
 from django.conf import settings
-from django.urls import get_resolver
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lab.settings")
 
