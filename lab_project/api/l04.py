@@ -96,6 +96,16 @@ def _needs_postgresql() -> JsonResponse | None:
     )
 
 
+
+def _sleep_ms(request: HttpRequest, high: int) -> int | JsonResponse:
+    """The ``ms`` of a ``pg_sleep`` endpoint (default 100), or the 400 or 501 response
+    saying why it cannot run."""
+    ms = _whole(request, "ms", 100, 0, high)
+    if isinstance(ms, JsonResponse):
+        return ms
+    refusal = _needs_postgresql()
+    return refusal if refusal is not None else ms
+
 # Sleeping queries #######################################################################
 
 
@@ -155,11 +165,9 @@ async def queries(request: HttpRequest) -> JsonResponse:
 
 
 async def overlap(request: HttpRequest) -> JsonResponse:
-    ms = _whole(request, "ms", 100, 0, MAX_SLEEP_MS)
+    ms = _sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
-    if (refusal := _needs_postgresql()) is not None:
-        return refusal
     start = time.perf_counter()
     # The query waits in the request's thread, the sleep on the event loop: both at once.
     await asyncio.gather(sync_to_async(_sleeping_query)(ms), asyncio.sleep(ms / 1000))

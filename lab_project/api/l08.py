@@ -39,7 +39,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from api.db_errors import database_errors
-from api.l04 import _needs_postgresql, _whole
+from api.l04 import _sleep_ms
 
 MAX_SLEEP_MS = 60_000
 _OK = {"ok": True}
@@ -67,11 +67,9 @@ def _sleep(ms: int) -> None:
 @require_GET
 @database_errors
 def slow(request: HttpRequest) -> JsonResponse:
-    ms = _whole(request, "ms", 100, 0, MAX_SLEEP_MS)
+    ms = _sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
-    if (refusal := _needs_postgresql()) is not None:
-        return refusal
     _sleep(ms)
     return JsonResponse({"ms": ms})
 
@@ -79,11 +77,9 @@ def slow(request: HttpRequest) -> JsonResponse:
 @require_GET
 @database_errors
 def pool_wait(request: HttpRequest) -> JsonResponse:
-    ms = _whole(request, "ms", 100, 0, MAX_SLEEP_MS)
+    ms = _sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
-    if (refusal := _needs_postgresql()) is not None:
-        return refusal
     start = time.perf_counter()
     connection.ensure_connection()  # a pool checkout, a new connection, or nothing
     waited_ms = round((time.perf_counter() - start) * 1000, 1)
