@@ -12,7 +12,11 @@ from typing import Any
 _EXPORTS = {
     "Lab": "lessons.lab",
     "Notebook": "lessons.notebook",
-    "Exercise": "lessons.notebook",
+    "Exercise": "lessons.exercises",
+    "at_least": "lessons.checks",
+    "at_most": "lessons.checks",
+    "equals": "lessons.checks",
+    "readable": "lessons.tables",
     "Profile": "lessons.profile",
     "ProfileError": "lessons.profile",
     "LabServer": "lessons.server",

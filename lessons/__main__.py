@@ -193,16 +193,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", nargs="+", metavar="DIR", default=None,
                    help="results/ folders from several machines, side by side")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list, one object per claim (id, section, guide, verdict, "
+                        "evidence, notebook, run, checkpoint_passed, recorded_at)")
+    p.add_argument("--results", metavar="DIR", default=None,
+                   help="the results folder to read (default: LAB_RESULTS or results/)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from lessons import report
 
     try:
-        return report.main(args.compare)
+        return report.main(args.compare, as_json=args.json, results=args.results)
     except FileNotFoundError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
+
+
+# --------------------------------------------------------------------------------------
+# margins
+# --------------------------------------------------------------------------------------
+
+def _add_margins(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", metavar="DIR", default=None,
+                   help="the results folder to read (default: LAB_RESULTS or results/)")
+
+
+def cmd_margins(args: argparse.Namespace) -> int:
+    from lessons import report
+
+    return report.main_margins(args.results)
 
 
 # --------------------------------------------------------------------------------------
@@ -230,6 +250,8 @@ COMMANDS: list[Command] = [
             _add_run, cmd_run),
     Command("report", "print the claims ledger from saved results (runs nothing)",
             _add_report, cmd_report),
+    Command("margins", "each checkpoint check's value, threshold and smallest margin over the saved runs",
+            _add_margins, cmd_margins),
 ]
 
 

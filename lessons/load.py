@@ -171,17 +171,17 @@ class Run:
 
     def _repr_html_(self) -> str:
         from html import escape
-        cells = "".join(f"<td>{escape(_fmt_cell(v))}</td>" for v in self.to_json_dict().values())
+        cells = "".join(f"<td>{escape(_fmt_cell(v, k))}</td>" for k, v in self.to_json_dict().items())
         head = "".join(f"<th>{k}</th>" for k in _JSON_KEYS)
         warn = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
         return (f"<b>{escape(self.label or self.url)}</b><table><tr>{head}</tr><tr>{cells}"
                 f"</tr></table>" + (f"<ul>{warn}</ul>" if warn else ""))
 
 
-def _fmt_cell(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:,.3f}" if v < 100 else f"{v:,.0f}"
-    return str(v)
+def _fmt_cell(v: Any, column: str = "") -> str:
+    from lessons.tables import formatter
+
+    return formatter(column)(v)
 
 
 def _quantiles(samples: Any, qs: Sequence[float]) -> list[float]:

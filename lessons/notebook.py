@@ -1,48 +1,52 @@
-"""What a notebook keeps: its measurements, its verdicts on the guide, its checkpoint.
+"""What a notebook keeps: its measurements and its checkpoint.  Verdicts are not kept:
+the claims' rules (``lessons.claims``) compute them from the measurements.
 
     nb = Notebook("01_asgi_vs_wsgi")
-    nb.record("rps.wsgi.hello", run.rps)
-    nb.verdict("asgi-3000-wsgi-1500", "refuted", "WSGI 2,100 req/s vs ASGI 600 req/s")
-    nb.verdicts()                      # the "guide says / you measured" table
-    nb.checkpoint({"WSGI beats ASGI for sync views by 1.5x": ratio >= 1.5})
+    nb.record("rps", {"gunicorn-sync": 2100.0, "uvicorn": 600.0})
+    with nb.attempt("guide async view"):      # the guide's code, as written
+        await async_view(request)             # what it raised (or that it ran) is recorded
+    nb.verdicts()                             # the "guide says / you measured" table
+    nb.checkpoint({"WSGI beats ASGI for sync views": at_least(ratio, 1.5)})
 
 Everything is written to ``results/notebooks/<name>.json`` as it happens, so the test
 harness, ``make run`` and the claims ledger read the same file, and a notebook that
-stops half-way still leaves what it measured.
-
-``Exercise`` is the learner's checker: ``check(answer)``, ``hint()``, ``solution()``.
+stops half-way still leaves what it measured.  Every checkpoint is also appended to
+``results/checkpoints.jsonl`` (``python -m lessons margins`` reads it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from lessons import config
-from lessons.claims import VERDICTS, claim
+from lessons.checks import Check
+from lessons.records import checkpoint_log, load_record, records_dir
 
-__all__ = ["Notebook", "Exercise", "CheckpointFailed", "load_record", "records_dir"]
+__all__ = ["Notebook", "CheckpointFailed", "Attempt", "load_record", "records_dir"]
 
 
 class CheckpointFailed(AssertionError):
     """The lesson's effect was not seen in this run: the lesson (or the lab) is broken."""
 
 
-def records_dir() -> Path:
-    return config.results_dir() / "notebooks"
+@dataclass
+class Attempt:
+    """What running the guide's code as written did: ``error`` is what it raised (None
+    when it ran)."""
 
+    key: str
+    error: BaseException | None = None
 
-def load_record(name: str, results: Path | None = None) -> dict[str, Any] | None:
-    """The saved record of notebook ``name`` (from ``results``, default LAB_RESULTS)."""
-    path = (results / "notebooks" if results else records_dir()) / f"{name}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    @property
+    def raised(self) -> bool:
+        return self.error is not None
 
 
 class Notebook:
@@ -57,14 +61,13 @@ class Notebook:
             "started": _now(),
             "finished": None,
             "measurements": {},
-            "verdicts": {},
             "exercises": {},
             "checkpoint": None,
             "machine": _machine(),
         }
         self._save()
 
-    # -- measurements and verdicts ----------------------------------------------------
+    # -- measurements -----------------------------------------------------------------
 
     def record(self, key: str, value: Any) -> Any:
         """Keep one measured number (or a small dict/list of them); returns it."""
@@ -72,51 +75,80 @@ class Notebook:
         self._save()
         return value
 
-    def verdict(self, claim_id: str, verdict: str, measured: str) -> None:
-        """Set the guide's claim beside what this run measured."""
-        c = claim(claim_id)
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}.")
-        self.data["verdicts"][claim_id] = {
-            "section": c.section, "guide": c.guide, "verdict": verdict, "measured": measured,
-        }
-        self._save()
+    @contextlib.contextmanager
+    def attempt(self, key: str) -> Iterator[Attempt]:
+        """Run the guide's code as written inside ``with nb.attempt(key):``; what it
+        raised (type and message) or that it ran is recorded under ``key`` and printed,
+        and the exception stops only the block, not the notebook."""
+        outcome = Attempt(key)
+        try:
+            yield outcome
+        except Exception as exc:  # noqa: BLE001 - the point is to see what it raises
+            outcome.error = exc
+            self.record(key, {"raised": type(exc).__name__, "message": str(exc)})
+            frames = traceback.format_exception(exc, limit=-2)
+            print("The guide's code raised (the last frames):\n" + "".join(frames).rstrip())
+        else:
+            self.record(key, {"raised": None, "message": ""})
+            print("The guide's code ran without an exception.")
+
+    # -- verdicts ---------------------------------------------------------------------
 
     def verdicts(self) -> Any:
-        """The "guide says / you measured" table (a pandas Styler; ``.data`` is the DataFrame)."""
+        """The "guide says / you measured" table: each claim this notebook measures,
+        decided by its rule from the records (a pandas Styler; ``.data`` is the table)."""
         import pandas as pd
 
-        rows = [
-            {"guide says": v["guide"], "you measured": v["measured"], "verdict": v["verdict"]}
-            for v in self.data["verdicts"].values()
-        ]
+        from lessons import report
+
+        rows = [{"guide says": r["guide"], "you measured": r["evidence"], "verdict": r["verdict"]}
+                for r in report.rows() if r["notebook"] == self.name]
         table = pd.DataFrame(rows, columns=["guide says", "you measured", "verdict"])
         # A Styler shows the whole sentences (a DataFrame would cut them at 50 characters).
         return table.style.hide(axis="index").set_properties(**{"text-align": "left"})
 
     # -- the checkpoint ---------------------------------------------------------------
 
-    def checkpoint(self, checks: Mapping[str, bool]) -> None:
-        """Assert the lesson's effects; each check is a sentence and a boolean.
+    def checkpoint(self, checks: Mapping[str, Check]) -> None:
+        """Assert the lesson's effects: each check is a sentence and a ``Check`` (a
+        measured value against its threshold, from ``at_least``, ``at_most``, ``equals``).
 
-        All are recorded (passed or not) before the first failure is raised, so the
-        report shows every broken effect at once.
+        All are recorded with their values and thresholds (passed or not) before the
+        first failure is raised, so the report shows every broken effect at once.
         """
         if not checks:
             raise ValueError("A checkpoint needs at least one check.")
-        results = {name: bool(ok) for name, ok in checks.items()}
-        self.data["checkpoint"] = {"passed": all(results.values()), "checks": results}
+        for name, check in checks.items():
+            if not isinstance(check, Check):
+                raise TypeError(f"Check {name!r} is a {type(check).__name__}: give a measured value "
+                                "and its threshold with at_least(), at_most() or equals().")
+        results = {name: check.as_dict() for name, check in checks.items()}
+        passed = all(r["passed"] for r in results.values())
+        self.data["checkpoint"] = {"passed": passed, "checks": results}
         self.data["finished"] = _now()
         self._save()
-        for name, ok in results.items():
-            print(("PASS  " if ok else "FAIL  ") + name)
-        failed = [name for name, ok in results.items() if not ok]
+        self._log({"notebook": self.name, "quick": self.data["quick"], "at": self.data["finished"],
+                   "passed": passed, "checks": results})
+        for name, check in checks.items():
+            print(("PASS  " if check.passed else "FAIL  ") + f"{name}: {check.describe()}")
+        failed = [name for name, check in checks.items() if not check.passed]
         if failed:
             raise CheckpointFailed("Checkpoint failed: " + "; ".join(failed))
 
-    def exercise(self, name: str, passed: bool) -> None:
+    # -- exercises --------------------------------------------------------------------
+
+    def exercise(self, name: str, *data: Any) -> Any:
+        """Ask this notebook's exercise ``name`` (defined in ``lessons.exercises``, with
+        its hint and solution out of sight), built from this run's ``data``."""
+        from lessons.exercises import ask
+
+        return ask(self, name, *data)
+
+    def exercise_done(self, name: str, passed: bool) -> None:
         self.data["exercises"][name] = passed
         self._save()
+
+    # -- saving -----------------------------------------------------------------------
 
     def _save(self) -> None:
         try:
@@ -127,62 +159,12 @@ class Notebook:
         except OSError as exc:  # a read-only checkout must not stop the lesson
             print(f"(could not save {self.path}: {exc})")
 
-
-class Exercise:
-    """One question with a checker.
-
-    ``expected`` is the right answer (usually measured in this run) and ``close`` how
-    near a number must be (a fraction, 0.25 = within 25%); or give ``checker``, a
-    function answer -> (ok, feedback) for anything else.
-    """
-
-    def __init__(self, name: str, question: str, *, expected: Any = None,
-                 close: float | None = None,
-                 checker: Callable[[Any], tuple[bool, str]] | None = None,
-                 hint: str = "", solution: str = "", notebook: Notebook | None = None) -> None:
-        self.name = name
-        self.question = question
-        self.expected = expected
-        self.close = close
-        self._checker = checker
-        self._hint = hint
-        self._solution = solution
-        self._notebook = notebook
-        print(f"Exercise {name}: {question}")
-
-    def check(self, answer: Any) -> bool:
-        """Print feedback on ``answer``; True when it is right."""
-        if answer is None or answer is Ellipsis:
-            print("Not answered yet: replace the ... with your answer and run the cell again.")
-            return False
-        ok, feedback = self._judge(answer)
-        print(("Correct! " if ok else "Not quite. ") + feedback)
-        if self._notebook is not None:
-            self._notebook.exercise(self.name, ok)
-        return ok
-
-    def hint(self) -> None:
-        print("Hint: " + (self._hint or "no hint for this one: re-read the experiment above."))
-
-    def solution(self) -> None:
-        print("Solution: " + (self._solution or f"{self.expected!r}"))
-
-    def _judge(self, answer: Any) -> tuple[bool, str]:
-        if self._checker is not None:
-            return self._checker(answer)
-        exp = self.expected
-        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and self.close is not None:
-            try:
-                value = float(answer)
-            except (TypeError, ValueError):
-                return False, f"expected a number, got {answer!r}."
-            ok = math.isclose(value, exp, rel_tol=self.close, abs_tol=1e-9)
-            return ok, f"this run measured {exp:,.4g}; you said {value:,.4g}."
-        if isinstance(exp, str) and isinstance(answer, str):
-            ok = answer.strip().lower() == exp.strip().lower()
-            return ok, ("" if ok else "Look again at the table above.")
-        ok = answer == exp
-        return ok, ("" if ok else f"this run measured {exp!r}.")
+    def _log(self, entry: dict[str, Any]) -> None:
+        try:
+            with open(checkpoint_log(), "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, default=str) + "\n")
+        except OSError as exc:
+            print(f"(could not append to {checkpoint_log()}: {exc})")
 
 
 def _machine() -> dict[str, Any]:
@@ -209,4 +191,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-

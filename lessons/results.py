@@ -110,11 +110,20 @@ class Comparison:
         """Every run, one row each."""
         return table(self.runs)
 
+    def show(self, *columns: str) -> Any:
+        """The summary's ``columns`` (all when none), formatted for a reader, with the
+        warnings as a caption."""
+        from lessons.tables import readable
+
+        table = self.summary[list(columns)] if columns else self.summary
+        return readable(table, caption="; ".join(self.warnings) or None)
+
     def _repr_html_(self) -> str:
         from html import escape
 
-        html = self.summary.to_html(float_format=lambda v: f"{v:,.3g}" if abs(v) < 100
-                                    else f"{v:,.0f}")
+        from lessons.tables import readable
+
+        html = readable(self.summary).to_html()
         if self.warnings:
             html += "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in self.warnings) + "</ul>"
         return html
@@ -250,9 +259,10 @@ class Capacity:
 
         cols = ["rate", "rps", "p50_ms", "p99_ms", f"q{self.quantile:g}_ms", "errors",
                 "non_2xx", "dropped", "client_cpu_pct", "passed"]
+        from lessons.tables import readable
+
         html = f"<b>{escape(str(self).splitlines()[0])}</b>"
-        html += self.table()[cols].to_html(index=False, float_format=lambda v: f"{v:,.3g}"
-                                           if abs(v) < 100 else f"{v:,.0f}")
+        html += readable(self.table()[cols]).hide(axis="index").to_html()
         if self.warnings:
             html += "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in self.warnings) + "</ul>"
         return html

@@ -22,7 +22,7 @@ import nbformat
 import psutil
 
 from lessons import config
-from lessons.notebook import load_record
+from lessons.records import load_record
 
 __all__ = ["Execution", "execute", "notebooks", "run_all", "stripped_problems"]
 
@@ -183,13 +183,16 @@ def run_all(names: list[str] | None = None, *, quick: bool = False,
     return 0 if all(ex.ok for ex in runs) else 1
 
 
-def summary(runs: list[Execution]) -> str:
+def summary(runs: list[Execution], results: Path | None = None) -> str:
+    from lessons import report
+
+    by_notebook: dict[str, dict[str, int]] = {}
+    for row in report.rows(results):
+        counts = by_notebook.setdefault(row["notebook"], {})
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
     lines = [f"{'notebook':<28} {'time':>6}  checkpoint  verdicts"]
     for ex in runs:
-        verdicts = (ex.record or {}).get("verdicts", {})
-        counts: dict[str, int] = {}
-        for v in verdicts.values():
-            counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
+        counts = by_notebook.get(ex.name, {})
         vtext = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "-"
         state = "passed" if ex.checkpoint_passed else "FAILED"
         lines.append(f"{ex.name:<28} {ex.seconds:>5.0f}s  {state:<10}  {vtext}")

@@ -1,5 +1,5 @@
-"""The notebook helpers: records, verdicts and checkpoints saved as they happen; the
-exercise checker; the widget panel that edits a Profile without running anything."""
+"""The notebook helpers: records and checkpoints (values and thresholds) saved as they
+happen; verdicts from the claims' rules; the exercise checker; the widget panel that edits a Profile without running anything."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from lessons.notebook import CheckpointFailed, Exercise, Notebook, load_record
+from lessons.checks import at_least, at_most, equals
+from lessons.exercises import Exercise
+from lessons.notebook import CheckpointFailed, Notebook, load_record
 from lessons.profile import Profile, ProfileError
 
 
@@ -17,33 +19,56 @@ def results(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_record_verdict_and_checkpoint_are_saved_as_they_happen(results) -> None:
+def test_records_and_checkpoint_are_saved_as_they_happen(results) -> None:
     nb = Notebook("99_demo")
     nb.record("rps", 1234.5)
-    nb.verdict("workers-formula", "depends", "best at 3 workers")
     saved = json.loads((results / "notebooks" / "99_demo.json").read_text())
     assert saved["measurements"] == {"rps": 1234.5}
-    assert saved["verdicts"]["workers-formula"]["verdict"] == "depends"
-    assert saved["checkpoint"] is None
-    nb.checkpoint({"an effect": True})
-    assert load_record("99_demo")["checkpoint"] == {"passed": True, "checks": {"an effect": True}}
-    assert list(nb.verdicts().data.columns) == ["guide says", "you measured", "verdict"]
+    assert saved["checkpoint"] is None and "verdicts" not in saved
+    nb.checkpoint({"an effect": at_least(2.0, 1.5), "a count": equals(3, 3)})
+    checkpoint = load_record("99_demo")["checkpoint"]
+    assert checkpoint["passed"] is True
+    assert checkpoint["checks"]["an effect"] == {"value": 2.0, "op": ">=", "threshold": 1.5,
+                                                 "passed": True, "margin": 0.25}
+    assert checkpoint["checks"]["a count"]["margin"] is None
+    logged = [json.loads(line) for line in (results / "checkpoints.jsonl").read_text().splitlines()]
+    assert [entry["notebook"] for entry in logged] == ["99_demo"]
 
 
-def test_a_failed_checkpoint_is_recorded_and_raises(results, capsys) -> None:
+def test_a_failed_checkpoint_is_recorded_with_its_values_and_raises(results, capsys) -> None:
     nb = Notebook("99_demo")
     with pytest.raises(CheckpointFailed, match="Checkpoint failed: the second"):
-        nb.checkpoint({"the first": True, "the second": False})
-    assert load_record("99_demo")["checkpoint"]["passed"] is False
-    assert "FAIL  the second" in capsys.readouterr().out
+        nb.checkpoint({"the first": at_most(1.0, 1.2), "the second": at_least(1.1, 1.5)})
+    checkpoint = load_record("99_demo")["checkpoint"]
+    assert checkpoint["passed"] is False
+    assert checkpoint["checks"]["the second"]["value"] == 1.1
+    assert "FAIL  the second: 1.1 (at least 1.5; margin -36%)" in capsys.readouterr().out
 
 
-def test_verdicts_name_known_claims_and_verdicts(results) -> None:
+def test_a_bare_boolean_is_not_a_check(results) -> None:
+    with pytest.raises(TypeError, match="at_least\\(\\), at_most\\(\\) or equals\\(\\)"):
+        Notebook("99_demo").checkpoint({"an effect": True})
+
+
+def test_check_margins_say_how_far_the_value_may_move() -> None:
+    assert at_least(4.0, 1.0).margin == pytest.approx(0.75)
+    assert at_most(1.0, 1.5).margin == pytest.approx(0.5)
+    assert at_least(1.0, 2.0).margin == pytest.approx(-1.0) and not at_least(1.0, 2.0).passed
+    assert not at_least(float("nan"), 1.0).passed and at_least(float("nan"), 1.0).margin is None
+    assert equals("TypeError", "TypeError").passed and not equals(2, 3).passed
+
+
+def test_attempt_records_what_the_guides_code_raised_or_that_it_ran(results, capsys) -> None:
     nb = Notebook("99_demo")
-    with pytest.raises(KeyError, match="Unknown claim"):
-        nb.verdict("no-such-claim", "confirmed", "")
-    with pytest.raises(ValueError, match="verdict must be one of confirmed, refuted, depends"):
-        nb.verdict("workers-formula", "maybe", "")
+    with nb.attempt("as written") as outcome:
+        {}["missing"]
+    assert outcome.raised and isinstance(outcome.error, KeyError)
+    with nb.attempt("fixed"):
+        pass
+    saved = load_record("99_demo")["measurements"]
+    assert saved["as written"] == {"raised": "KeyError", "message": "'missing'"}
+    assert saved["fixed"] == {"raised": None, "message": ""}
+    assert "KeyError" in capsys.readouterr().out
 
 
 def test_exercise_check_hint_solution(results, capsys) -> None:
@@ -58,11 +83,24 @@ def test_exercise_check_hint_solution(results, capsys) -> None:
     out = capsys.readouterr().out
     assert "Hint: about a hundred" in out and "Solution: 100" in out
     assert load_record("99_demo")["exercises"] == {"q": False}  # the last attempt
+    q.verify(100)
+    assert capsys.readouterr().out == ""  # the hidden solution cell shows nothing
+    with pytest.raises(AssertionError, match="rejects its own solution"):
+        q.verify(50)
 
 
 def test_exercise_with_a_checker_function(results) -> None:
     q = Exercise("q", "even?", checker=lambda a: (a % 2 == 0, "even numbers only"))
     assert q.check(4) and not q.check(3)
+
+
+def test_notebook_exercises_keep_hint_and_solution_in_lessons(results, capsys) -> None:
+    nb = Notebook("04_async_orm")
+    q = nb.exercise("n-plus-one", 20)
+    assert "limit=20" in q.question and q.expected == 21
+    assert q.check(21) and load_record("04_async_orm")["exercises"] == {"n-plus-one": True}
+    with pytest.raises(KeyError, match="has no exercise 'nope'"):
+        nb.exercise("nope")
 
 
 def test_widget_panel_edits_a_profile_and_reports_conflicts() -> None:
@@ -79,25 +117,47 @@ def test_widget_panel_edits_a_profile_and_reports_conflicts() -> None:
     assert p.profile.server == "uvicorn" and p.profile.db_pool
 
 
-def test_report_ledger_and_compare_read_saved_records(results, tmp_path, monkeypatch, capsys) -> None:
+def test_report_applies_the_rules_to_the_saved_records(results, tmp_path, monkeypatch, capsys) -> None:
     from lessons import report
 
-    nb = Notebook("02_demo")
-    nb.verdict("workers-formula", "depends", "best at 3 workers")
-    table = report.ledger()
-    row = table.set_index("claim").loc["workers-formula"]
-    assert (row["verdict"], row["you measured"], row["notebook"]) == ("depends", "best at 3 workers", "02_demo")
-    assert (table.verdict == "not measured").sum() == len(table) - 1
+    nb = Notebook("01_asgi_vs_wsgi")
+    nb.record("p50 overhead ms", {"at a common rate": 0.9, "at saturation": 20.0})
+    row = {r["id"]: r for r in report.rows()}["asgi-15ms-overhead"]
+    assert set(row) == set(report.KEYS)
+    assert (row["verdict"], row["notebook"], row["run"], row["checkpoint_passed"]) == (
+        "depends", "01_asgi_vs_wsgi", "full", None)
+    assert row["evidence"].startswith("only at saturation")
+    assert report.provisional(row)  # no checkpoint yet
+    nb.checkpoint({"x": at_least(2, 1)})
+    row = {r["id"]: r for r in report.rows()}["asgi-15ms-overhead"]
+    assert row["checkpoint_passed"] is True and not report.provisional(row)
+    untouched = {r["id"]: r for r in report.rows()}["workers-formula"]
+    assert untouched["verdict"] == "not measured" and untouched["run"] is None
+    capsys.readouterr()
+    assert report.main(as_json=True) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert all(list(r) == list(report.KEYS) for r in listed)
 
     other = tmp_path / "other"
     monkeypatch.setenv("LAB_RESULTS", str(other))
-    Notebook("02_demo").verdict("workers-formula", "refuted", "best at 1 worker")
+    Notebook("01_asgi_vs_wsgi").record("p50 overhead ms", {"at a common rate": 0.9, "at saturation": 2.0})
     both = report.compare([results, other])
-    assert list(both.loc[(2, "workers-formula")]) == ["depends", "refuted"]
+    assert list(both.loc[(1, "asgi-15ms-overhead")]) == ["depends", "refuted"]
     assert report.main([str(results), str(other)]) == 0
-    assert "workers-formula" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="has no notebooks/ records"):
         report.compare([tmp_path / "nowhere"])
+
+
+def test_margins_summarise_every_saved_checkpoint(results, monkeypatch) -> None:
+    from lessons import report
+
+    for value in (3.0, 2.0):
+        Notebook("99_demo").checkpoint({"ratio": at_least(value, 1.5), "count": equals(1, 1)})
+    table = report.margins().set_index("check")
+    assert table.loc["ratio", "runs"] == 2 and table.loc["ratio", "failed"] == 0
+    assert table.loc["ratio", "min value"] == 2.0
+    assert table.loc["ratio", "min margin"] == pytest.approx(0.25)
+    assert report.main_margins() == 0
 
 
 def test_runner_ignores_a_record_left_by_an_earlier_run(tmp_path) -> None:

@@ -1,0 +1,264 @@
+"""The notebooks' exercises, with their hints and solutions kept out of the learner's
+sight (as Kaggle's learntools does): a notebook cell shows the question, the answer line
+and the check; ``q.hint()`` and ``q.solution()`` reveal the rest on request.
+
+    q1 = nb.exercise("hops", hops)     # builds the question from this run's data
+    my_answer = ...
+    q1.check(my_answer)
+    q1.hint(); q1.solution()           # on request
+
+Each exercise is one function below, registered for its notebook: it receives what the
+notebook measured and returns an ``Exercise`` whose expected answer comes from this run.
+A notebook's hidden solution cell calls ``q1.verify(reference)``, which proves that the
+checker accepts the reference answer and prints nothing (so "Run all" shows no answer).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lessons.notebook import Notebook
+
+__all__ = ["Exercise", "ask", "EXERCISES"]
+
+Checker = Callable[[Any], tuple[bool, str]]
+
+
+class Exercise:
+    """One question with a checker.
+
+    ``expected`` is the right answer (usually measured in this run) and ``close`` how
+    near a number must be (a fraction, 0.25 = within 25%); or give ``checker``, a
+    function answer -> (ok, feedback) for anything else.
+    """
+
+    def __init__(self, name: str, question: str, *, expected: Any = None,
+                 close: float | None = None, checker: Checker | None = None,
+                 hint: str = "", solution: str = "", notebook: Notebook | None = None) -> None:
+        self.name = name
+        self.question = question
+        self.expected = expected
+        self.close = close
+        self._checker = checker
+        self._hint = hint
+        self._solution = solution
+        self._notebook = notebook
+
+    def check(self, answer: Any) -> bool:
+        """Print feedback on ``answer``; True when it is right."""
+        if answer is None or answer is Ellipsis:
+            print("Not answered yet: replace the ... with your answer and run the cell again.")
+            return False
+        ok, feedback = self._judge(answer)
+        print(("Correct! " if ok else "Not quite. ") + feedback)
+        if self._notebook is not None:
+            self._notebook.exercise_done(self.name, ok)
+        return ok
+
+    def hint(self) -> None:
+        print("Hint: " + (self._hint or "no hint for this one: re-read the experiment above."))
+
+    def solution(self) -> None:
+        print("Solution: " + (self._solution or f"{self.expected!r}"))
+
+    def verify(self, reference: Any) -> None:
+        """Assert that the checker accepts ``reference`` (the notebook's own answer),
+        silently: the test runner proves the exercise is answerable without showing
+        the answer to a learner who presses "Run all"."""
+        ok, feedback = self._judge(reference)
+        if not ok:
+            raise AssertionError(f"exercise {self.name!r} rejects its own solution: {feedback}")
+
+    def __repr__(self) -> str:
+        return f"Exercise {self.name}: {self.question}"
+
+    def _ipython_display_(self) -> None:
+        print(f"Exercise: {self.question}\n(q.check(answer) checks it; q.hint() and q.solution() on request)")
+
+    def _judge(self, answer: Any) -> tuple[bool, str]:
+        if self._checker is not None:
+            return self._checker(answer)
+        exp = self.expected
+        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and self.close is not None:
+            try:
+                value = float(answer)
+            except (TypeError, ValueError):
+                return False, f"expected a number, got {answer!r}."
+            ok = math.isclose(value, exp, rel_tol=self.close, abs_tol=1e-9)
+            return ok, f"this run measured {exp:,.4g}; you said {value:,.4g}."
+        if isinstance(exp, str) and isinstance(answer, str):
+            ok = answer.strip().lower() == exp.strip().lower()
+            return ok, ("" if ok else "Look again at the table above.")
+        ok = answer == exp
+        return ok, ("" if ok else "look again at the measurements above.")
+
+
+# -- the registry ---------------------------------------------------------------------
+
+Builder = Callable[..., Exercise]
+EXERCISES: dict[tuple[str, str], Builder] = {}
+
+
+def _exercise(notebook: str, name: str) -> Callable[[Builder], Builder]:
+    def register(build: Builder) -> Builder:
+        EXERCISES[(notebook, name)] = build
+        return build
+    return register
+
+
+def ask(nb: Notebook, name: str, *data: Any) -> Exercise:
+    """Build notebook ``nb``'s exercise ``name`` from this run's ``data``."""
+    try:
+        build = EXERCISES[(nb.name, name)]
+    except KeyError:
+        known = [n for (book, n) in EXERCISES if book == nb.name]
+        raise KeyError(f"{nb.name} has no exercise {name!r}; it has: {', '.join(known) or 'none'}.") from None
+    q = build(*data)
+    q.name, q._notebook = name, nb
+    return q
+
+
+# -- 01 -------------------------------------------------------------------------------
+
+@_exercise("01_asgi_vs_wsgi", "hops")
+def _hops(count: Callable[[str, str], int]) -> Exercise:
+    return Exercise(
+        "hops", "How many sync_to_async hops does an async def view make per request under uvicorn "
+        "with the default middleware?",
+        expected=count("ASGI, default middleware", "/l01/hello-async"),
+        hint="Start from the sync view's number in the same row group: the view itself no longer hops.",
+        solution="Read the row 'ASGI, default middleware', path /l01/hello-async, column sync_to_async.")
+
+
+# -- 02 -------------------------------------------------------------------------------
+
+@_exercise("02_production_server", "best-sync-workers")
+def _best_sync_workers(sweep: Any) -> Exercise:
+    """``sweep``: the sync sweep table (columns config = workers, rps)."""
+    def near_best(answer: Any) -> tuple[bool, str]:
+        row = sweep[sweep.config == answer]
+        if row.empty:
+            return False, f"the measured worker counts are {list(sweep.config)}."
+        share = float(row.rps.iloc[0] / sweep.rps.max())
+        return share >= 0.95, f"{answer} workers reached {share:.0%} of the best throughput."
+
+    return Exercise(
+        "best-sync-workers", "How many sync workers served the most requests per second on your "
+        "machine's one server core? (Any count within 5% of the best is accepted: the curve is flat "
+        "near its top.)", checker=near_best,
+        hint="Look at the sync workers' curve in the throughput plot: where does it stop rising?",
+        solution="The worker count of the row with the highest rps in the sync sweep table.")
+
+
+# -- 03 -------------------------------------------------------------------------------
+
+@_exercise("03_async_views", "sync-ceiling")
+def _sync_ceiling(measured_rps: float, delay_ms: int) -> Exercise:
+    return Exercise(
+        "sync-ceiling", "With 10 connections, how many requests per second did the def view under "
+        "one gunicorn sync worker serve? (Within 25%; it depends only on the upstream's delay.)",
+        expected=measured_rps, close=0.25,
+        hint=f"The worker holds one request at a time, and each waits {delay_ms} ms for the API.",
+        solution=f"About 1000 / {delay_ms} = {1000 / delay_ms:.0f} req/s: one request at a time.")
+
+
+# -- 04 -------------------------------------------------------------------------------
+
+@_exercise("04_async_orm", "n-plus-one")
+def _n_plus_one(limit: int) -> Exercise:
+    return Exercise(
+        "n-plus-one", f"With the default fetch mode, how many queries does /l04/orders?limit={limit} "
+        "make per request?", expected=limit + 1,
+        hint="One query for the orders, then one per order for its customer.",
+        solution=f"1 + {limit} = {limit + 1} (and 2 with FETCH_PEERS).")
+
+
+# -- 05 -------------------------------------------------------------------------------
+
+@_exercise("05_middleware", "asgi-stack-cost")
+def _asgi_stack_cost(total_asgi_us: float) -> Exercise:
+    return Exercise(
+        "asgi-stack-cost", "Under ASGI, how many microseconds per request did the whole default "
+        "stack add in-process (Experiment 1)? Within 25%.", expected=total_asgi_us, close=0.25,
+        hint="Subtract the 'none' row from the '+ XFrameOptionsMiddleware' row (the whole stack), "
+             "ASGI column.",
+        solution="costs['asgi']['+ XFrameOptionsMiddleware'] - costs['asgi']['none'].")
+
+
+# -- 06 -------------------------------------------------------------------------------
+
+@_exercise("06_ninja_vs_drf", "fastest")
+def _fastest(rps_by_framework: Any, items: int) -> Exercise:
+    """``rps_by_framework``: req/s by framework name at the largest payload."""
+    return Exercise(
+        "fastest", f"At {items} items, which framework served the most requests per second? Answer "
+        "with its name as in the table (raw, ninja, drf, raw-orjson, ninja-orjson).",
+        expected=str(rps_by_framework.idxmax()),
+        hint="Look at the last row of the throughput table.",
+        solution="The column with the highest req/s in the last row of the throughput table.")
+
+
+# -- 07 -------------------------------------------------------------------------------
+
+@_exercise("07_caching", "locmem-workers")
+def _locmem_workers() -> Exercise:
+    return Exercise(
+        "locmem-workers", "With LocMem and 3 workers, at most how many misses would the 40 requests "
+        "of Experiment 6 make?", expected=3,
+        hint="Each worker process has its own cache and misses once.",
+        solution="3: one per worker (fewer if a worker got no request).")
+
+
+# -- 08 -------------------------------------------------------------------------------
+
+@_exercise("08_db_connections", "connection-cost")
+def _connection_cost(new_connection_ms: float) -> Exercise:
+    return Exercise(
+        "connection-cost", "How many milliseconds of a 10 ms budget does opening one PostgreSQL "
+        "connection (plus SELECT 1) take on this machine? Within 30%.",
+        expected=new_connection_ms, close=0.3, hint="Experiment 1 printed it.",
+        solution="The first number Experiment 1 printed (new connection + SELECT 1).")
+
+
+# -- 09 -------------------------------------------------------------------------------
+
+@_exercise("09_streaming", "first-byte")
+def _first_byte(first_byte_ms: Any) -> Exercise:
+    """``first_byte_ms``: first-byte time by endpoint, under ASGI, at the largest size."""
+    return Exercise(
+        "first-byte", "Under uvicorn (ASGI), which endpoint sent its first byte soonest for the "
+        "largest response? Answer JsonResponse, stream, sync generator or stream, async generator.",
+        expected=str(first_byte_ms.idxmin()),
+        hint="Look at the first-byte column of the ASGI rows.",
+        solution="The ASGI row with the smallest first-byte time.")
+
+
+# -- 10 -------------------------------------------------------------------------------
+
+@_exercise("10_profiling", "slow-queries")
+def _slow_queries(limit: int) -> Exercise:
+    return Exercise(
+        "slow-queries", f"How many SQL queries does /l10/slow-orders?limit={limit} make?",
+        expected=limit + 1, hint="One for the orders, then one per order for its customer.",
+        solution=f"{limit + 1}: 1 + {limit}.")
+
+
+# -- 11 -------------------------------------------------------------------------------
+
+@_exercise("11_quick_reference", "biggest-step")
+def _biggest_step(rise: Any) -> Exercise:
+    """``rise``: the change of SLO capacity each step made, by step."""
+    def near_biggest(answer: Any) -> tuple[bool, str]:
+        if answer not in rise.index:
+            return False, "copy the step's text exactly from the table's index."
+        ok = bool(rise[answer] >= 0.9 * rise.max())
+        return ok, f"it changed the capacity by {rise[answer]:+,.0f} req/s; the biggest rise was {rise.max():+,.0f}."
+
+    return Exercise(
+        "biggest-step", "Which step of the checklist raised the SLO capacity the most on your machine? "
+        "Answer with its text from the table (any step within 10% of the biggest rise counts).",
+        checker=near_biggest, hint="Look for the longest green bar.",
+        solution="The step with the largest positive change in the waterfall table.")
