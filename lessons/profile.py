@@ -21,6 +21,7 @@ SERVER_KINDS: dict[str, str] = {
     "gunicorn-sync": "wsgi",
     "gunicorn-gthread": "wsgi",
     "granian-wsgi": "wsgi",
+    "uwsgi": "wsgi",
     "uvicorn": "asgi",
     "gunicorn-uvicorn": "asgi",
     "gunicorn-asgi": "asgi",
@@ -28,6 +29,7 @@ SERVER_KINDS: dict[str, str] = {
     "hypercorn": "asgi",
     "daphne": "asgi",
 }
+THREADED = ("gunicorn-gthread", "granian-wsgi", "uwsgi")  # the kinds where threads apply
 MIDDLEWARE_PRESETS = ("default", "minimal", "none")
 CACHES = ("none", "locmem", "django-redis", "redis")
 DATABASES = ("postgres", "sqlite")
@@ -83,9 +85,9 @@ class Profile:
             )
         _int_at_least("workers", self.workers, 1)
         _int_at_least("threads", self.threads, 1)
-        if self.threads > 1 and self.server not in ("gunicorn-gthread", "granian-wsgi"):
+        if self.threads > 1 and self.server not in THREADED:
             raise ProfileError(
-                f"threads={self.threads} only applies to gunicorn-gthread and granian-wsgi; "
+                f"threads={self.threads} only applies to {', '.join(THREADED)}; "
                 f"use one of those servers or threads=1."
             )
         if self.server == "daphne" and self.workers != 1:

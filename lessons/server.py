@@ -80,6 +80,19 @@ def _hypercorn(p: Profile, port: int, run_dir: Path) -> list[str]:
             "--workers", str(p.workers), "--worker-class", "uvloop", *p.server_args]
 
 
+def _uwsgi(p: Profile, port: int, run_dir: Path) -> list[str]:
+    # pyuwsgi is uWSGI as a Python extension: run() reads sys.argv like the uwsgi binary.
+    # Its --http-socket closes the connection after each response without saying so:
+    # the header tells the client (gunicorn's sync worker says it too).
+    argv = ["-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
+            "--http-socket", f"127.0.0.1:{port}", "--module", "lab.wsgi:application",
+            "--master", "--processes", str(p.workers), "--single-interpreter", "--need-app",
+            "--die-on-term", "--disable-logging", "--add-header", "Connection: close"]
+    if p.threads > 1:
+        argv += ["--threads", str(p.threads)]
+    return argv + list(p.server_args)
+
+
 def _daphne(p: Profile, port: int, run_dir: Path) -> list[str]:
     return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
             *p.server_args, "lab.asgi:application"]
@@ -94,6 +107,8 @@ SERVER_COMMANDS: dict[str, _Kind] = {
     "uvicorn": _Kind("uvicorn", _uvicorn, signal.SIGINT, lambda p: p.workers if p.workers > 1 else 0),
     "granian-wsgi": _Kind("granian", _granian("wsgi"), signal.SIGINT),
     "granian-asgi": _Kind("granian", _granian("asgi"), signal.SIGINT),
+    # SIGINT stops uWSGI at once (its SIGTERM would reload it).
+    "uwsgi": _Kind("pyuwsgi", _uwsgi, signal.SIGINT),
     "hypercorn": _Kind("hypercorn", _hypercorn, signal.SIGINT),
     "daphne": _Kind("daphne", _daphne, signal.SIGINT, lambda p: 0),
 }
@@ -289,6 +304,8 @@ class LabServer(HttpProcess):
         """The shell command that runs this configuration outside the lab."""
         host, _, port = bind.rpartition(":")
         argv = ["python", *self._kind.build(self.profile, int(port), Path("/dev/shm"))]
+        if self.profile.server == "uwsgi":
+            argv = ["uwsgi", *argv[3:]]  # the pyuwsgi wheel installs a `uwsgi` command
         text = " ".join(shlex.quote(a) for a in argv)
         return text.replace("127.0.0.1", host).replace("python -m ", "", 1)
 
