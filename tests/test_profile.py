@@ -13,7 +13,7 @@ from lessons.profile import PRESETS, SERVER_KINDS, Profile, ProfileError
         ({"server": "apache"}, "Unknown server kind 'apache': use one of gunicorn-sync"),
         ({"workers": 0}, "workers must be a whole number >= 1, not 0."),
         ({"workers": "2"}, "workers must be a whole number >= 1, not '2'."),
-        ({"threads": 4}, "threads=4 only applies to gunicorn-gthread and granian-wsgi"),
+        ({"threads": 4}, "threads=4 only applies to gunicorn-gthread, granian-wsgi, uwsgi"),
         ({"server": "daphne", "workers": 2}, "daphne runs a single process"),
         ({"middleware": "sessions please"}, "Bad middleware 'sessions please'"),
         ({"cache": "memcached"}, "Unknown cache 'memcached': use one of none, locmem, django-redis, redis."),
