@@ -5,6 +5,9 @@ saved, so they work headless (Agg) and in notebooks alike.
 * ``percentiles(runs)``        latency by percentile, x on a 1/(1-p) log scale
 * ``latency_vs_rate(capacity)`` p50/p99 against the offered rate, with the SLO line
 * ``throughput(comparison)``   median req/s per label with min-max spread
+* ``comparison(comparison)``   three panels: req/s, p50 and p99 per label (spread, SLO line)
+* ``bars(values)``             any measured quantity by configuration (a Series or dict)
+* ``waterfall(steps, values)`` cumulative changes, one bar per step
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from lessons.load import Run
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["percentiles", "latency_vs_rate", "throughput", "waterfall", "SLO_MS"]
+__all__ = ["percentiles", "latency_vs_rate", "throughput", "waterfall", "comparison", "bars",
+           "SLO_MS"]
 
 SLO_MS = 10.0
 _TICKS = ((0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"),
@@ -249,3 +253,68 @@ def waterfall(
     if title:
         ax.set_title(title)
     return ax
+
+
+_UNITS = {"rps": "requests/s", "p50_ms": "p50 (ms)", "p99_ms": "p99 (ms)", "p90_ms": "p90 (ms)",
+          "p999_ms": "p99.9 (ms)", "max_ms": "max (ms)"}
+
+
+def comparison(data: Any, *, metrics: Sequence[str] = ("rps", "p50_ms", "p99_ms"),
+               title: str | None = None, slo_ms: float | None = SLO_MS) -> Any:
+    """One panel per metric (default throughput, p50 and p99), a horizontal bar per label:
+    the median of the repeats with their min-max spread; latency panels carry the SLO
+    line.  ``data`` is a Comparison (or runs grouped by label).  Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    pairs = _runs_with_labels(data)
+    labels = list(getattr(data, "labels", None) or dict.fromkeys(lbl for lbl, _ in pairs))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.45 * len(labels) + 1.4),
+                             sharey=True, layout="constrained", squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        med, lo, hi = [], [], []
+        for label in labels:
+            vals = np.array([getattr(r, metric) for lbl, r in pairs if lbl == label], dtype=float)
+            med.append(float(np.median(vals)))
+            lo.append(med[-1] - float(vals.min()))
+            hi.append(float(vals.max()) - med[-1])
+        _hbars(ax, labels, med, (lo, hi), color="steelblue" if metric == "rps" else "slategrey")
+        ax.set_xlabel(_UNITS.get(metric, metric) + ", median and min-max")
+        if metric.endswith("_ms") and slo_ms:
+            ax.axvline(slo_ms, color="crimson", linestyle="--", linewidth=1, label=f"SLO {slo_ms:g} ms")
+            ax.legend(fontsize="small", loc="lower right")
+    axes[0][0].invert_yaxis()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def bars(values: Any, *, ax: Axes | None = None, unit: str = "", title: str | None = None,
+         spread: Any = None, slo_ms: float | None = None, color: str = "steelblue") -> Axes:
+    """Horizontal bars of any measured quantity by configuration: ``values`` is a
+    mapping or pandas Series (label -> number); ``spread`` an optional (low, high) pair of
+    sequences (the distance below and above each value); ``slo_ms`` draws the SLO line
+    (for latencies in ms)."""
+    items = list(values.items())
+    ax = _axes(ax, (7.0, 0.45 * len(items) + 1.2))
+    _hbars(ax, [str(k) for k, _ in items], [float(v) for _, v in items], spread, color=color)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    if slo_ms:
+        ax.axvline(slo_ms, color="crimson", linestyle="--", linewidth=1, label=f"SLO {slo_ms:g} ms")
+        ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _hbars(ax: Axes, labels: Sequence[str], values: Sequence[float], spread: Any, *,
+           color: str) -> None:
+    pos = range(len(labels))
+    ax.barh(pos, values, xerr=None if spread is None else [list(spread[0]), list(spread[1])],
+            capsize=4, color=color, alpha=0.85, height=0.6)
+    for i, v in enumerate(values):
+        ax.annotate(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", (v, i), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="small")
+    ax.set_yticks(list(pos), list(labels), fontsize="small")
+    ax.grid(True, axis="x", alpha=0.3)

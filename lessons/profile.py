@@ -41,8 +41,14 @@ class ProfileError(ValueError):
     """A knob has a value the lab cannot run with; the message says what to use."""
 
 
-def _cores() -> int:
-    return os.cpu_count() or 1
+def server_cores() -> int:
+    """The cores a lab server actually gets: the CPU set it is pinned to (one core on a
+    laptop, the other one running the load generator), or every core when the OS cannot
+    pin.  The guide's ``(2 x cores) + 1`` is computed from this, not from the machine."""
+    from lessons import cpus
+
+    plan = cpus.plan()
+    return len(plan.server) if plan.server else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -203,17 +209,17 @@ Profile.KNOBS = tuple(f.name for f in dataclasses.fields(Profile))
 def _naive() -> Profile:
     """What `startproject` plus the guide's server advice gives: the default middleware,
     a new database connection per request, no cache, gunicorn with Uvicorn workers and
-    (2 x cores) + 1 of them."""
-    return Profile(server="gunicorn-uvicorn", workers=2 * _cores() + 1, middleware="default")
+    (2 x cores) + 1 of them, counting the cores the server is pinned to."""
+    return Profile(server="gunicorn-uvicorn", workers=2 * server_cores() + 1, middleware="default")
 
 
 def _guide() -> Profile:
     """What the guide recommends, taken literally: ASGI workers by its formula, its
     minimal middleware, django-redis, CONN_MAX_AGE=60 with health checks, a 30 s
-    statement timeout."""
+    statement timeout (workers counted from the cores the server is pinned to)."""
     return Profile(
         server="gunicorn-uvicorn",
-        workers=2 * _cores() + 1,
+        workers=2 * server_cores() + 1,
         middleware="minimal",
         cache="django-redis",
         conn_max_age=60,
