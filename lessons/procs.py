@@ -146,7 +146,7 @@ def stop(proc: subprocess.Popen[bytes], *, timeout: float = 5.0, sig: int | None
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(leftovers, timeout=timeout)
+    _wait_gone(leftovers, timeout)
     code = proc.wait(timeout)
     _reaper.forget(proc.pid)
     return code
@@ -171,6 +171,15 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     except psutil.Error:
         pass
     return found
+
+
+def _wait_gone(members: list[psutil.Process], timeout: float) -> None:
+    """Wait until none of ``members`` runs.  A killed worker whose master died first is a
+    zombie until the init process reaps it, which can take a second or more: a zombie
+    runs nothing, so it counts as gone (psutil.wait_procs would wait for the reaping)."""
+    deadline = time.monotonic() + timeout
+    while any(_still(p) for p in members) and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _still(p: psutil.Process) -> bool:

@@ -85,7 +85,7 @@ def test_port_in_use_is_refused_before_anything_starts(lab) -> None:
 def test_missing_server_package_is_named(lab, monkeypatch: pytest.MonkeyPatch) -> None:
     kind = SERVER_COMMANDS["granian-wsgi"]
     monkeypatch.setitem(SERVER_COMMANDS, "granian-wsgi", kind.__class__(
-        "granian_not_installed", kind.build, kind.stop_signal, kind.worker_procs))
+        "granian_not_installed", kind.build, kind.worker_procs))
     server = lab.server(Profile(server="granian-wsgi"))
     with pytest.raises(ServerError, match="needs the Python package 'granian_not_installed'.*run `make lab`"):
         server.start()
