@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lessons import runner
+from lessons import report, runner
 
 NOTEBOOKS = runner.notebooks()
 CELL_TIMEOUT = 180  # seconds; a quick notebook's slowest cell takes a fraction of this
@@ -33,8 +33,13 @@ def test_notebook_has_the_agreed_shape(path: Path) -> None:
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code), "a parameters cell"
     assert any("Lab(" in s for s in sources) and any("lab.close()" in s for s in sources)
     assert any(".checkpoint(" in s for s in sources), "a checkpoint"
-    assert any("Exercise(" in s for s in sources), "an exercise with a checker"
+    assert any(".exercise(" in s for s in sources), "an exercise with a checker"
+    assert any(".verdicts()" in s for s in sources), "the guide says / you measured table"
+    assert not any(".verdict(" in "".join(c["source"]) for c in code), "verdicts come from the claims' rules"
     assert not any("asyncio.run(" in s or "nest_asyncio" in s for s in sources), "top-level await only"
+    hidden = [c for c in code if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert hidden and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in hidden)
+    assert all(".verify(" in "".join(c["source"]) for c in hidden), "a solution cell proves, silently"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +59,9 @@ def test_notebook_runs_headless(path: Path, results: Path) -> None:
     assert record is not None, f"{path.name} recorded no results"
     assert record["quick"] is True
     assert record["measurements"], "the notebook recorded no measurement"
-    assert record["verdicts"], "the notebook gave no verdict on the guide"
+    mine = [r for r in report.rows(results) if r["notebook"] == path.stem]
+    assert mine, "no claim of the guide is measured by this notebook"
+    unmeasured = [r["id"] for r in mine if r["verdict"] == "not measured"]
+    assert not unmeasured, f"claims left without a verdict: {unmeasured}"
     assert record["checkpoint"] and record["checkpoint"]["passed"], record["checkpoint"]
     print(f"{path.stem}: {ex.seconds:.1f} s")
