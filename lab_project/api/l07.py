@@ -9,14 +9,16 @@ they do not do for you. The configured default cache (``LAB_CACHE``) is used thr
   writes it. ``GET /l07/cached-page-async``: the same decorator on an ``async def``.
 * ``GET /l07/manual`` (and ``?key=K``): the guide's manual pattern under
   ``items:all`` (``items:K``), with ``X-Cache: hit|miss`` so a client can count hits
-  (``cache_page`` has no such header). ``GET /l07/manual-async``: the same with
+  (``cache_page`` has no such header) and ``X-Worker: <pid>``, the process that answered
+  (LocMem is per process). ``GET /l07/manual-async``: the same with
   ``cache.aget``/``cache.aset``.
 * ``POST /l07/invalidate``: the guide's ``cache.delete_pattern("items:*")``, answering
   ``{"deleted": n}``; ``GET /l07/keys?pattern=items:*`` lists the keys as stored
   (``:1:items:all``: Django's key function prefixes ``<KEY_PREFIX>:<VERSION>:``), read
   with the raw redis-py client's SCAN. Both need django-redis: 501 otherwise.
 * ``GET /l07/ticker``: an async view that does nothing, to time next to the others.
-* The stampede endpoints live in ``api/l07_stampede.py``.
+* The stampede endpoints (``/l07/stampede``, ``/l07/stampede-locked``,
+  ``/l07/stampede-page``) live in ``api/l07_stampede.py``.
 
 The bodies of expensive, cached-page(-async) and manual(-async) are byte-identical.
 
@@ -36,6 +38,7 @@ while alongside ``/l07/manual-async`` (``aget`` runs in a thread) they do not.
 
 from __future__ import annotations
 
+import os
 import re
 
 from asgiref.sync import sync_to_async
@@ -96,6 +99,7 @@ def _cache_key(request: HttpRequest) -> str | JsonResponse:
 def _marked(stats: list, hit: bool) -> JsonResponse:
     response = _stats_response(stats)
     response["X-Cache"] = "hit" if hit else "miss"
+    response["X-Worker"] = str(os.getpid())
     return response
 
 
@@ -178,6 +182,7 @@ urlpatterns = [
     path("keys", keys),
     path("stampede", l07_stampede.stampede),
     path("stampede-locked", l07_stampede.stampede_locked),
+    path("stampede-page", l07_stampede.stampede_page),
     path("recomputes", l07_stampede.recomputes),
     path("recomputes/reset", l07_stampede.recomputes_reset),
 ]

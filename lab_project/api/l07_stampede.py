@@ -6,6 +6,10 @@ requests miss the same key at once, and a lock that fixes it.
   recompute (``pg_sleep(M/1000)`` then the real order statistics). N requests that miss
   ``K`` together all recompute: N slow queries hit the database at the moment it is
   already busiest (a cold start, an expiry, an invalidation).
+* ``GET /l07/stampede-page?key=K&ms=M`` is the same slow recompute under the guide's
+  ``@cache_page`` instead: the decorator keys the page by its URL (``key`` and ``ms``
+  included) and does get / miss / view / set like the manual pattern, so N requests that
+  miss a page together all run the view. It answers ``{"key": K, "stats": [...]}``.
 * ``GET /l07/stampede-locked?key=K&ms=M`` lets one request recompute while the others
   wait for its value. The lock is django-redis's ``cache.lock`` (redis-py's ``Lock``:
   ``SET NX PX`` with a random token, released by a Lua compare-and-delete, so a
@@ -18,7 +22,8 @@ requests miss the same key at once, and a lock that fixes it.
   Whoever gets the lock looks at the cache once more before recomputing (the value
   may have landed between its miss and its lock).
 
-Both answer ``{"key": K, "recomputed": true|false, "stats": [...]}``. Every recompute
+``stampede`` and ``stampede-locked`` answer ``{"key": K, "recomputed": true|false,
+"stats": [...]}``. Every recompute
 also increments a counter kept *in the cache* (``cache.add`` + ``cache.incr``, atomic in
 Redis), so with Redis it counts across every worker and server process:
 ``GET /l07/recomputes`` reads it, ``POST /l07/recomputes/reset`` sets it to 0, neither
@@ -39,6 +44,7 @@ from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import cache_page
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -123,6 +129,16 @@ def stampede(request: HttpRequest) -> JsonResponse:
         stats = _recompute(ms)
         cache.set(key, stats, timeout=TIMEOUT_S)
     return _answer(name, recomputed, stats)
+
+
+@cache_page(TIMEOUT_S)
+@require_GET
+def stampede_page(request: HttpRequest) -> JsonResponse:
+    params = _checked(request)
+    if isinstance(params, JsonResponse):
+        return params  # not cached: cache_page stores 200 responses only
+    name, ms = params
+    return JsonResponse({"key": name, "stats": _recompute(ms)})
 
 
 def _try_lock(name: str, timeout_s: float) -> Callable[[], Any] | None:
