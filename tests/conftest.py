@@ -17,6 +17,11 @@ from lessons.services import SeedSizes
 
 SMALL_SEED = SeedSizes(items=300, customers=30, orders=600)
 
+# The suite's labs (and the kernels, servers and JupyterLab it starts) use a LAB_HOME of
+# their own, so `make test` runs beside an open notebook, which holds the default one.
+# A LAB_HOME set by the caller wins.
+os.environ.setdefault("LAB_HOME", f"{config.lab_home()}-tests")
+
 
 def _descendants() -> list[psutil.Process]:
     """Our live descendants, except the reaper (it lives exactly as long as we do)."""

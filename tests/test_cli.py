@@ -68,3 +68,45 @@ def test_serve_rejects_a_bad_knob_in_one_sentence() -> None:
     assert done.stderr.strip() == "serve: workers must be a whole number, not 'lots'."
     done = lessons("serve", "--server", "apache")
     assert done.returncode == 2 and "Unknown server kind 'apache'" in done.stderr
+
+
+def test_doctor_finds_the_clone_installed_editable() -> None:
+    from lessons import doctor
+
+    check = doctor.check_checkout()
+    assert check.status == doctor.OK, check
+    assert "installed editable" in check.detail
+
+
+def test_doctor_says_where_postgres_data_goes_when_lab_home_is_private(monkeypatch) -> None:
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    from lessons import config, doctor, services
+
+    if not config.is_root():
+        pytest.skip("only root runs PostgreSQL as another user")
+    home = Path(tempfile.mkdtemp(prefix="lab-private-"))  # mode 700, as `mktemp -d` makes it
+    closed = Path(tempfile.mkdtemp(prefix="lab-closed-"))
+    monkeypatch.setenv("LAB_HOME", str(home))
+    monkeypatch.delenv("LAB_DATABASE_URL", raising=False)
+    try:
+        check = doctor.check_home()
+        moved = Path("/var/tmp") / services.postgres_home_name(home)
+        assert check.status == doctor.OK, check
+        assert check.detail.endswith(f"who cannot enter it, so its data will be in {moved})")
+        assert not moved.exists()  # the doctor looks, it makes nothing
+
+        monkeypatch.setattr(services, "PG_STATE_BASES", (closed,))
+        check = doctor.check_home()
+        assert check.status == doctor.FAIL
+        assert "no directory 'nobody' can reach could be made" in check.fix
+        assert "set LAB_HOME to a directory everyone can traverse" in check.fix
+        assert os.listdir(closed) == []
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(closed, ignore_errors=True)

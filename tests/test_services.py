@@ -1,19 +1,27 @@
 """Services: PostgreSQL and Valkey from wheels, set up once, reused, recovered after a
-crash, replaced by external URLs when given, and clear when something is missing."""
+crash, replaced by external URLs when given, clear when something is missing, and (as
+root) placed where PostgreSQL's user can reach them when LAB_HOME is private."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
 from conftest import SMALL_SEED
-from lessons import config
+from lessons import config, services
 from lessons.services import ServiceError, Services
 
 
@@ -137,3 +145,83 @@ def test_postgres_that_does_not_come_up_gets_its_log(fresh_home, no_external, mo
     with pytest.raises(ServiceError, match=r"(?s)PostgreSQL exited at start-up.*invalid value for parameter \"shared_buffers\""):
         s.start()
     assert s.pids == []
+
+
+# -- a LAB_HOME that PostgreSQL's user cannot enter (root only) ----------------------------
+
+root_only = pytest.mark.skipif(not config.is_root(), reason="only root runs PostgreSQL as another user")
+
+
+@pytest.fixture
+def private_home() -> Iterator[Path]:
+    """A LAB_HOME as `mktemp -d` makes it: mode 700, so only its owner (root) enters it."""
+    home = Path(tempfile.mkdtemp(prefix="lab-private-"))
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+    for base in services.PG_STATE_BASES:
+        shutil.rmtree(base / services.postgres_home_name(home), ignore_errors=True)
+
+
+@root_only
+def test_postgres_data_moves_where_nobody_can_reach_it_when_lab_home_is_private(
+        private_home, no_external) -> None:
+    said: list[str] = []
+    with Services(private_home, seed=SMALL_SEED, progress=said.append) as s:
+        assert counts(s.database_url) == (300, 30, 600)
+        pg_home = s.pg_home
+    # Its own directory, named after the user and this LAB_HOME, in /var/tmp.
+    assert pg_home == Path("/var/tmp") / services.postgres_home_name(private_home)
+    assert pg_home.name.startswith("django-p99-lab-pg-root-")
+    assert pg_home.stat().st_uid == 0 and stat.S_IMODE(pg_home.stat().st_mode) == 0o755
+    assert (pg_home / "pgdata").stat().st_uid == pwd.getpwnam(services.PG_USER_WHEN_ROOT).pw_uid
+    assert not (private_home / "pgdata").exists()
+    assert (private_home / "lab.lock").exists() and (private_home / "logs" / "postgres.log").exists()
+    moved = [m for m in said if m.startswith("PostgreSQL runs as")]
+    assert moved == [f"PostgreSQL runs as 'nobody', who cannot enter {private_home}: its data and "
+                     f"binaries are kept in {pg_home} instead."]
+
+    # A warm restart finds the same cluster (no initdb, no seed) and says where it is.
+    said.clear()
+    with Services(private_home, seed=SMALL_SEED, progress=said.append) as s:
+        assert s.pg_home == pg_home and counts(s.database_url) == (300, 30, 600)
+    assert said == moved
+
+    # Another LAB_HOME gets another directory: two labs never share a cluster.
+    assert services.postgres_home_name(private_home / "other") != pg_home.name
+
+
+@root_only
+def test_no_directory_postgres_can_reach_is_a_clear_error(private_home, no_external, monkeypatch) -> None:
+    closed = Path(tempfile.mkdtemp(prefix="lab-closed-"))  # 700: nobody cannot enter it
+    squatted = Path(tempfile.mkdtemp(prefix="lab-squatted-", dir="/var/tmp"))
+    squatted.chmod(0o755)
+    taken = squatted / services.postgres_home_name(private_home)
+    taken.mkdir()
+    os.chown(taken, pwd.getpwnam("nobody").pw_uid, -1)  # someone else's: never used
+    monkeypatch.setattr(services, "PG_STATE_BASES", (closed, squatted))
+    try:
+        s = Services(private_home, seed=SMALL_SEED, progress=None)
+        with pytest.raises(ServiceError) as err:
+            s.start()
+        assert s.pids == []  # Valkey, started first, was stopped again
+        text = str(err.value)
+        assert text.startswith(f"PostgreSQL must run as 'nobody' because you are root, and 'nobody' "
+                               f"cannot enter {private_home}; no directory 'nobody' can reach could be made")
+        assert f"'nobody' cannot enter {closed}" in text
+        assert f"{taken} exists and is not a directory of yours" in text
+        assert text.endswith("set LAB_HOME to a directory everyone can traverse, e.g. /var/tmp/django-p99-lab.")
+        assert list(closed.iterdir()) == []  # nothing made where 'nobody' cannot go
+    finally:
+        shutil.rmtree(closed, ignore_errors=True)
+        shutil.rmtree(squatted, ignore_errors=True)
+
+
+def test_a_lab_home_that_can_be_reached_keeps_postgres_data(fresh_home, monkeypatch) -> None:
+    assert services.postgres_home(fresh_home) == fresh_home  # 755 in /var/tmp (root) or the user's own
+    monkeypatch.setattr(config, "is_root", lambda: False)
+    private = Path(tempfile.mkdtemp(prefix="lab-private-"))
+    try:
+        assert services.postgres_home(private) == private  # PostgreSQL runs as the user: no move
+    finally:
+        private.rmdir()
