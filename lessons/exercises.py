@@ -46,17 +46,19 @@ class Exercise:
         self._hint = hint
         self._solution = solution
         self._notebook = notebook
+        self.last_ok: bool | None = None  # the last checked answer was right
 
-    def check(self, answer: Any) -> bool:
-        """Print feedback on ``answer``; True when it is right."""
+    def check(self, answer: Any) -> None:
+        """Print feedback on ``answer`` (and keep whether it was right in the notebook's
+        record).  It returns nothing, so the cell shows only the feedback."""
         if answer is None or answer is Ellipsis:
             print("Not answered yet: replace the ... with your answer and run the cell again.")
-            return False
+            return
         ok, feedback = self._judge(answer)
+        self.last_ok = ok
         print(("Correct! " if ok else "Not quite. ") + feedback)
         if self._notebook is not None:
             self._notebook.exercise_done(self.name, ok)
-        return ok
 
     def hint(self) -> None:
         print("Hint: " + (self._hint or "no hint for this one: re-read the experiment above."))
@@ -156,13 +158,15 @@ def _best_sync_workers(sweep: Any) -> Exercise:
 # -- 03 -------------------------------------------------------------------------------
 
 @_exercise("03_async_views", "sync-ceiling")
-def _sync_ceiling(measured_rps: float, delay_ms: int) -> Exercise:
+def _sync_ceiling(measured_rps: float, delay_ms: int, clients: int) -> Exercise:
     return Exercise(
-        "sync-ceiling", "With 10 connections, how many requests per second did the def view under "
-        "one gunicorn sync worker serve? (Within 25%; it depends only on the upstream's delay.)",
+        "sync-ceiling", f"With {clients} clients calling the {delay_ms} ms API, how many requests per "
+        "second did the def view under one gunicorn sync worker serve? (Within 25% of this run's "
+        "number; work it out from the API's delay, then check the table.)",
         expected=measured_rps, close=0.25,
         hint=f"The worker holds one request at a time, and each waits {delay_ms} ms for the API.",
-        solution=f"About 1000 / {delay_ms} = {1000 / delay_ms:.0f} req/s: one request at a time.")
+        solution=f"About 1000 / {delay_ms} = {1000 / delay_ms:.0f} req/s, whatever the number of "
+                 f"clients: one request at a time (this run measured {measured_rps:,.0f}).")
 
 
 # -- 04 -------------------------------------------------------------------------------
@@ -183,9 +187,12 @@ def _asgi_stack_cost(total_asgi_us: float) -> Exercise:
     return Exercise(
         "asgi-stack-cost", "Under ASGI, how many microseconds per request did the whole default "
         "stack add in-process (Experiment 1)? Within 25%.", expected=total_asgi_us, close=0.25,
-        hint="Subtract the 'none' row from the '+ XFrameOptionsMiddleware' row (the whole stack), "
-             "ASGI column.",
-        solution="costs['asgi']['+ XFrameOptionsMiddleware'] - costs['asgi']['none'].")
+        hint="In the table of whole stacks (after the per-middleware plot), subtract the 'none' row "
+             "from the 'default' row, ASGI column; or add up the ASGI column of the per-middleware "
+             "table.",
+        solution=f"About {total_asgi_us:,.0f} us: stacks.loc['default', 'ASGI us per request'] - "
+                 "stacks.loc['none', 'ASGI us per request'] (this run's paired median, checked "
+                 "within 25%).")
 
 
 # -- 06 -------------------------------------------------------------------------------
@@ -194,11 +201,13 @@ def _asgi_stack_cost(total_asgi_us: float) -> Exercise:
 def _fastest(rps_by_framework: Any, items: int) -> Exercise:
     """``rps_by_framework``: req/s by framework name at the largest payload."""
     return Exercise(
-        "fastest", f"At {items} items, which framework served the most requests per second? Answer "
-        "with its name as in the table (raw, ninja, drf, raw-orjson, ninja-orjson).",
+        "fastest", f"At {items:,} items, which endpoint served the most requests per second? Answer "
+        "with its name as in the race table (raw, ninja, drf, raw-orjson, ninja-orjson).",
         expected=str(rps_by_framework.idxmax()),
-        hint="Look at the last row of the throughput table.",
-        solution="The column with the highest req/s in the last row of the throughput table.")
+        hint=f"Look at the rows for {items:,} items in the race table (column rps), or at the req/s "
+             "panel of the last race figure.",
+        solution=f"The framework with the highest median req/s among the rows for {items:,} items of "
+                 "the race table.")
 
 
 # -- 07 -------------------------------------------------------------------------------
@@ -214,13 +223,18 @@ def _locmem_workers() -> Exercise:
 
 # -- 08 -------------------------------------------------------------------------------
 
-@_exercise("08_db_connections", "connection-cost")
-def _connection_cost(new_connection_ms: float) -> Exercise:
+@_exercise("08_db_connections", "pool-connections")
+def _pool_connections(per_process: int) -> Exercise:
+    """``per_process``: the connections one worker with ``"pool": True`` held (measured)."""
     return Exercise(
-        "connection-cost", "How many milliseconds of a 10 ms budget does opening one PostgreSQL "
-        "connection (plus SELECT 1) take on this machine? Within 30%.",
-        expected=new_connection_ms, close=0.3, hint="Experiment 1 printed it.",
-        solution="The first number Experiment 1 printed (new connection + SELECT 1).")
+        "pool-connections", "A deployment runs 3 gunicorn sync workers with OPTIONS={\"pool\": True}. "
+        "How many connections does PostgreSQL hold for it once every worker has served a request?",
+        expected=3 * per_process,
+        hint="Experiment 2: how many connections did one worker with Django's pool hold, after 20 "
+             "requests and after the load? Each worker process has its own pool.",
+        solution=f"3 x {per_process} = {3 * per_process}: each process opens its own psycopg_pool at "
+                 "its first query, and opening the pool opens its min_size connections (psycopg_pool's "
+                 "default 4, which is also its max_size).")
 
 
 # -- 09 -------------------------------------------------------------------------------
@@ -238,27 +252,34 @@ def _first_byte(first_byte_ms: Any) -> Exercise:
 
 # -- 10 -------------------------------------------------------------------------------
 
-@_exercise("10_profiling", "slow-queries")
-def _slow_queries(limit: int) -> Exercise:
+@_exercise("10_profiling", "silk-cost-ms")
+def _silk_cost_ms(cost: Any) -> Exercise:
+    """``cost``: a Comparison with the labels "silk" and "no profiler": /l10/fast-orders on
+    those servers, one connection."""
+    added = cost.median("p50_ms", "silk") - cost.median("p50_ms", "no profiler")
     return Exercise(
-        "slow-queries", f"How many SQL queries does /l10/slow-orders?limit={limit} make?",
-        expected=limit + 1, hint="One for the orders, then one per order for its customer.",
-        solution=f"{limit + 1}: 1 + {limit}.")
+        "silk-cost-ms", "By how many milliseconds does silk lengthen one /l10/fast-orders request "
+        "at p50? (Within 25%.)", expected=added, close=0.25,
+        hint="One connection: each p50 is one request's time. Subtract the 'no profiler' row's "
+             "p50 from the 'silk' row's.",
+        solution="cost.median('p50_ms', 'silk') - cost.median('p50_ms', 'no profiler').")
 
 
 # -- 11 -------------------------------------------------------------------------------
 
-@_exercise("11_quick_reference", "biggest-step")
-def _biggest_step(rise: Any) -> Exercise:
-    """``rise``: the change of SLO capacity each step made, by step."""
-    def near_biggest(answer: Any) -> tuple[bool, str]:
-        if answer not in rise.index:
-            return False, "copy the step's text exactly from the table's index."
-        ok = bool(rise[answer] >= 0.9 * rise.max())
-        return ok, f"it changed the capacity by {rise[answer]:+,.0f} req/s; the biggest rise was {rise.max():+,.0f}."
+@_exercise("11_quick_reference", "slowest-stage")
+def _slowest_stage(p99_ms: Any) -> Exercise:
+    """``p99_ms``: the p99 of each stage of the budget (ms), by stage name."""
+    def near_slowest(answer: Any) -> tuple[bool, str]:
+        if answer not in p99_ms.index:
+            return False, f"answer with a stage's name as in the table: {', '.join(p99_ms.index)}."
+        ok = bool(p99_ms[answer] >= 0.9 * p99_ms.max())
+        return ok, (f"its p99 was {p99_ms[answer]:.3g} ms; the largest, {p99_ms.idxmax()}'s, "
+                    f"{p99_ms.max():.3g} ms.")
 
     return Exercise(
-        "biggest-step", "Which step of the checklist raised the SLO capacity the most on your machine? "
-        "Answer with its text from the table (any step within 10% of the biggest rise counts).",
-        checker=near_biggest, hint="Look for the longest green bar.",
-        solution="The step with the largest positive change in the waterfall table.")
+        "slowest-stage", "Which stage of the request had the largest p99 on your machine? Answer with "
+        "its name as in the budget table (any stage within 10% of the largest counts).",
+        checker=near_slowest, hint="Read the p99 column of the budget table, not the p50 one: the "
+        "stage that is slowest at the median need not be slowest in the tail.",
+        solution="The stage with the largest value in the p99 (ms) column of the budget table.")

@@ -75,9 +75,11 @@ def test_exercise_check_hint_solution(results, capsys) -> None:
     nb = Notebook("99_demo")
     q = Exercise("q", "how many?", expected=100.0, close=0.1, hint="about a hundred",
                  solution="100", notebook=nb)
-    assert q.check(...) is False
-    assert "Not answered yet" in capsys.readouterr().out
-    assert q.check(95) is True and q.check(80) is False and q.check("lots") is False
+    q.check(...)
+    assert "Not answered yet" in capsys.readouterr().out and q.last_ok is None
+    for answer, right in ((95, True), (80, False), ("lots", False)):
+        q.check(answer)
+        assert q.last_ok is right
     q.hint()
     q.solution()
     out = capsys.readouterr().out
@@ -91,14 +93,18 @@ def test_exercise_check_hint_solution(results, capsys) -> None:
 
 def test_exercise_with_a_checker_function(results) -> None:
     q = Exercise("q", "even?", checker=lambda a: (a % 2 == 0, "even numbers only"))
-    assert q.check(4) and not q.check(3)
+    q.check(4)
+    assert q.last_ok
+    q.check(3)
+    assert not q.last_ok
 
 
 def test_notebook_exercises_keep_hint_and_solution_in_lessons(results, capsys) -> None:
     nb = Notebook("04_async_orm")
     q = nb.exercise("n-plus-one", 20)
     assert "limit=20" in q.question and q.expected == 21
-    assert q.check(21) and load_record("04_async_orm")["exercises"] == {"n-plus-one": True}
+    q.check(21)
+    assert load_record("04_async_orm")["exercises"] == {"n-plus-one": True}
     with pytest.raises(KeyError, match="has no exercise 'nope'"):
         nb.exercise("nope")
 
@@ -117,19 +123,33 @@ def test_widget_panel_edits_a_profile_and_reports_conflicts() -> None:
     assert p.profile.server == "uvicorn" and p.profile.db_pool
 
 
-def test_report_applies_the_rules_to_the_saved_records(results, tmp_path, monkeypatch, capsys) -> None:
+@pytest.fixture
+def demo_claim(monkeypatch):
+    """A claim of notebook 99_demo, decided by the recorded "ratio" (1.5 or more confirms)."""
+    from lessons.claims import CLAIMS, Claim, confirmed, refuted
+
+    def rule(r):
+        ratio = r["99_demo"]["ratio"]
+        return (confirmed if ratio >= 1.5 else refuted)(f"measured {ratio:.2f}x")
+
+    monkeypatch.setitem(CLAIMS, "demo-claim", Claim("demo-claim", 11, "demo: 2x faster", "99_demo", rule,
+                                                    ("confirmed", "refuted"), ("99_demo",)))
+    return "demo-claim"
+
+
+def test_report_applies_the_rules_to_the_saved_records(results, tmp_path, monkeypatch, capsys,
+                                                         demo_claim) -> None:
     from lessons import report
 
-    nb = Notebook("01_asgi_vs_wsgi")
-    nb.record("p50 overhead ms", {"at a common rate": 0.9, "at saturation": 20.0})
-    row = {r["id"]: r for r in report.rows()}["asgi-15ms-overhead"]
+    nb = Notebook("99_demo")
+    nb.record("ratio", 2.0)
+    row = {r["id"]: r for r in report.rows()}[demo_claim]
     assert set(row) == set(report.KEYS)
-    assert (row["verdict"], row["notebook"], row["run"], row["checkpoint_passed"]) == (
-        "depends", "01_asgi_vs_wsgi", "full", None)
-    assert row["evidence"].startswith("only at saturation")
+    assert (row["verdict"], row["evidence"], row["notebook"], row["run"], row["checkpoint_passed"]) == (
+        "confirmed", "measured 2.00x", "99_demo", "full", None)
     assert report.provisional(row)  # no checkpoint yet
     nb.checkpoint({"x": at_least(2, 1)})
-    row = {r["id"]: r for r in report.rows()}["asgi-15ms-overhead"]
+    row = {r["id"]: r for r in report.rows()}[demo_claim]
     assert row["checkpoint_passed"] is True and not report.provisional(row)
     untouched = {r["id"]: r for r in report.rows()}["workers-formula"]
     assert untouched["verdict"] == "not measured" and untouched["run"] is None
@@ -140,12 +160,20 @@ def test_report_applies_the_rules_to_the_saved_records(results, tmp_path, monkey
 
     other = tmp_path / "other"
     monkeypatch.setenv("LAB_RESULTS", str(other))
-    Notebook("01_asgi_vs_wsgi").record("p50 overhead ms", {"at a common rate": 0.9, "at saturation": 2.0})
+    Notebook("99_demo").record("ratio", 1.1)
     both = report.compare([results, other])
-    assert list(both.loc[(1, "asgi-15ms-overhead")]) == ["depends", "refuted"]
+    assert list(both.loc[(11, demo_claim)]) == ["confirmed", "refuted"]
     assert report.main([str(results), str(other)]) == 0
     with pytest.raises(FileNotFoundError, match="has no notebooks/ records"):
         report.compare([tmp_path / "nowhere"])
+
+
+def test_a_record_of_another_shape_is_not_measured_not_a_crash(results, demo_claim) -> None:
+    from lessons import report
+
+    Notebook("99_demo").record("ratio", {"an older shape": 2.0})
+    row = {r["id"]: r for r in report.rows()}[demo_claim]
+    assert row["verdict"] == "not measured" and "run the notebook again" in row["evidence"]
 
 
 def test_margins_summarise_every_saved_checkpoint(results, monkeypatch) -> None:

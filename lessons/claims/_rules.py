@@ -144,6 +144,12 @@ def evaluate(c: Claim, records: Records) -> Verdict:
         verdict = c.rule(records)
     except Missing as missing:
         return not_measured(str(missing))
+    except (KeyError, IndexError, TypeError) as exc:
+        # A record saved by an older version of the notebook, of another shape: the rule
+        # cannot read it, so nothing is decided until the notebook runs again.
+        stale = ", ".join(n for n in c.reads if n in records)
+        return not_measured(f"the record of {stale or c.notebook} has another shape than this rule "
+                            f"reads ({type(exc).__name__}: {exc}): run the notebook again")
     if verdict.verdict not in c.gives:
         raise AssertionError(f"claim {c.id!r} gave {verdict.verdict!r}, which its rule does "
                              f"not declare in gives={c.gives!r}.")
