@@ -28,8 +28,13 @@ PIP_ARGS ?=
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
+# Two phases: tests that start labs and servers but time nothing run two at a time, each
+# pytest worker with a LAB_HOME of its own; then, alone on the machine, the tests marked
+# `measures` (the notebooks' checkpoints, the load generator's timings), whose ratios
+# need both cores quiet.
 test: setup
-	$(VPY) -m pytest tests
+	$(VPY) -m pytest tests -n 2 -m "not measures"
+	$(VPY) -m pytest tests -m measures
 
 run: setup
 	$(VPY) -m lessons run $(if $(QUICK),--quick,)

@@ -19,8 +19,12 @@ SMALL_SEED = SeedSizes(items=300, customers=30, orders=600)
 
 # The suite's labs (and the kernels, servers and JupyterLab it starts) use a LAB_HOME of
 # their own, so `make test` runs beside an open notebook, which holds the default one.
-# A LAB_HOME set by the caller wins.
+# A LAB_HOME set by the caller wins.  Under pytest-xdist each worker adds its name to it
+# (the workers inherit the LAB_HOME set here), so two workers' labs never share a
+# PostgreSQL or a port file.
 os.environ.setdefault("LAB_HOME", f"{config.lab_home()}-tests")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["LAB_HOME"] += "-" + os.environ["PYTEST_XDIST_WORKER"]
 
 
 def _descendants() -> list[psutil.Process]:

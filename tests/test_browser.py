@@ -54,11 +54,14 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium found: install one (Debian/Ubuntu: `apt-get install chromium`) or set "
-           "LAB_CHROMIUM to a Chromium or Chrome executable to run the real-browser test",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium found: install one (Debian/Ubuntu: `apt-get install chromium`) or "
+               "set LAB_CHROMIUM to a Chromium or Chrome executable to run the real-browser test",
+    ),
+    pytest.mark.measures,  # notebook 01's checkpoint compares throughputs
+]
 
 
 def start_jupyterlab(root: Path, tmp: Path) -> tuple[object, str]:

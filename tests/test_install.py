@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from lessons import config
 
 # A short notebook (LAB_INSTALL_NOTEBOOK picks another, e.g. 09_streaming).
@@ -71,6 +73,7 @@ def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, **kwargs)
 
 
+@pytest.mark.measures  # the notebook's checkpoint runs on the machine as the others do
 def test_pip_install_without_make_then_a_notebook_runs_from_notebooks_dir() -> None:
     times = {}
     with tempfile.TemporaryDirectory(prefix="lab-install-") as tmp:

@@ -126,6 +126,7 @@ def test_thread_sensitive_queries_run_one_after_the_other(asgi, mode):
     assert body["elapsed_ms"] >= 0.9 * n * ms
 
 
+@pytest.mark.measures  # an upper bound on elapsed time: 3 x 100 ms sleeps overlap
 def test_thread_insensitive_queries_run_in_parallel_on_n_connections(asgi):
     n, ms = 3, 100
     body = fetch(asgi, f"/l04/queries?n={n}&ms={ms}&mode=threads").json()
@@ -144,6 +145,7 @@ def test_every_mode_is_one_hop_and_one_query_per_query(asgi, mode):
     assert got["async_to_sync"] == 0
 
 
+@pytest.mark.measures  # an upper bound on elapsed time: the two 200 ms waits overlap
 def test_orm_query_and_asyncio_sleep_overlap(asgi):
     ms = 200
     body = fetch(asgi, f"/l04/overlap?ms={ms}").json()

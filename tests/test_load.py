@@ -23,6 +23,10 @@ from lessons import config, load, results
 from lessons.load import Run
 from stub_server import StubServer
 
+# The stub's delays are lower bounds, but the SLO searches and the closed/open-loop
+# comparisons read latencies: run where nothing else competes for the cores.
+pytestmark = pytest.mark.measures
+
 
 
 def _ours() -> list[psutil.Process]:

@@ -49,6 +49,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("results")
 
 
+@pytest.mark.measures
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path: Path, results: Path) -> None:
     ex = runner.execute(path, quick=True, cell_timeout=CELL_TIMEOUT,
