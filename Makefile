@@ -32,9 +32,12 @@ lab: setup
 # pytest worker with a LAB_HOME of its own; then, alone on the machine, the tests marked
 # `measures` (the notebooks' checkpoints, the load generator's timings), whose ratios
 # need both cores quiet.
+# The second phase runs even when the first failed, so one run shows every failure.
 test: setup
-	$(VPY) -m pytest tests -n 2 -m "not measures"
-	$(VPY) -m pytest tests -m measures
+	status=0; \
+	$(VPY) -m pytest tests -n 2 -m "not measures" || status=$$?; \
+	$(VPY) -m pytest tests -m measures || status=$$?; \
+	exit $$status
 
 run: setup
 	$(VPY) -m lessons run $(if $(QUICK),--quick,)
