@@ -6,10 +6,16 @@ Lesson 2, production server configuration: endpoints that make a worker's limits
   see how many concurrent sleeps N workers (or threads) can hold.
 * ``/l02/cpu?ms=N`` keeps its worker busy computing for N ms of CPU time in pure
   Python, holding the GIL: threads do not help here, processes do.
+* ``/l02/sleep-async?ms=N`` is an ``async def`` view that awaits ``asyncio.sleep``: under
+  an ASGI server the event loop stays free while it waits (gunicorn's ``--timeout``
+  heartbeat keeps beating); ``/l02/block-async?ms=N`` is the mistake of calling
+  ``time.sleep`` inside an ``async def`` view: it blocks the event loop, and with it the
+  worker's heartbeat.
 * ``/l02/pid`` says which worker process answered, to watch ``--max-requests``
   recycle workers. (The one body in ``api`` that varies between runs: that is its point.)
 """
 
+import asyncio
 import os
 import time
 
@@ -43,6 +49,22 @@ def sleep(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"slept_ms": ms})
 
 
+async def sleep_async(request: HttpRequest) -> JsonResponse:
+    ms = _ms(request, MAX_SLEEP_MS)
+    if isinstance(ms, JsonResponse):
+        return ms
+    await asyncio.sleep(ms / 1000)
+    return JsonResponse({"slept_ms": ms})
+
+
+async def block_async(request: HttpRequest) -> JsonResponse:
+    ms = _ms(request, MAX_SLEEP_MS)
+    if isinstance(ms, JsonResponse):
+        return ms
+    time.sleep(ms / 1000)  # deliberately blocking: nothing else runs on this event loop meanwhile
+    return JsonResponse({"slept_ms": ms})
+
+
 def cpu(request: HttpRequest) -> JsonResponse:
     ms = _ms(request, MAX_CPU_MS)
     if isinstance(ms, JsonResponse):
@@ -64,6 +86,8 @@ def pid(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("sleep", sleep),
+    path("sleep-async", sleep_async),
+    path("block-async", block_async),
     path("cpu", cpu),
     path("pid", pid),
 ]

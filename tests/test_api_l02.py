@@ -1,0 +1,82 @@
+"""Lesson 2's async endpoints against real servers, and what gunicorn's ``--timeout``
+does to them under ``uvicorn_worker.UvicornWorker`` (the lab's ``gunicorn-uvicorn``).
+
+``/l02/sleep-async`` awaits ``asyncio.sleep``: the event loop stays free, so the worker's
+heartbeat keeps beating and ``--timeout`` does not bound the request.  ``/l02/block-async``
+calls ``time.sleep`` inside ``async def``: the loop is blocked, the heartbeat stops, and
+gunicorn's arbiter kills the worker.  These start servers: run them under the machine lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from lessons import probes
+from lessons.profile import Profile
+
+ASYNC_PATHS = ["/l02/sleep-async", "/l02/block-async"]
+BAD_MS = ["-1", "abc", "1.5", "", " 5", "٣", "99999999999", "60001"]
+
+
+@pytest.fixture(scope="module", params=["uvicorn", "gunicorn-sync"])
+def server(request: pytest.FixtureRequest, lab) -> Iterator[str]:
+    """The async views under ASGI (uvicorn) and under WSGI (gunicorn's sync worker)."""
+    with lab.serve(Profile(server=request.param, middleware="none")) as srv:
+        yield srv.url
+
+
+@pytest.mark.parametrize("path", ASYNC_PATHS)
+@pytest.mark.parametrize("ms", [0, 5])
+def test_async_sleeps_answer(server, path, ms):
+    reply = probes.get(server, f"{path}?ms={ms}", timeout=10)
+    assert reply.status == 200
+    assert reply.json() == {"slept_ms": ms}
+
+
+@pytest.mark.parametrize("path", ASYNC_PATHS)
+@pytest.mark.parametrize("raw", BAD_MS)
+def test_async_sleeps_bad_ms(server, path, raw):
+    reply = probes.get(server, f"{path}?{urlencode({'ms': raw})}", timeout=10)
+    assert reply.status == 400
+    assert reply.json() == {"error": f"ms must be a whole number from 0 to 60000, got {raw!r}."}
+
+
+@pytest.mark.parametrize("path", ASYNC_PATHS)
+def test_async_sleeps_missing_ms(server, path):
+    reply = probes.get(server, path, timeout=10)
+    assert reply.status == 400
+    assert reply.json() == {
+        "error": "ms is missing: give a whole number from 0 to 60000, e.g. ?ms=100."}
+
+
+@pytest.fixture(scope="module")
+def uvicorn_worker_timeout_2(lab) -> Iterator[str]:
+    """gunicorn + uvicorn_worker.UvicornWorker, one worker, ``--timeout 2``."""
+    profile = Profile(server="gunicorn-uvicorn", middleware="none", server_args=("--timeout", "2"))
+    with lab.serve(profile) as srv:
+        yield srv
+
+
+def test_timeout_does_not_bound_an_awaiting_request(uvicorn_worker_timeout_2):
+    """3 s of awaiting under --timeout 2: the heartbeat beats on, the answer is a 200."""
+    srv = uvicorn_worker_timeout_2
+    reply = probes.get(srv.url, "/l02/sleep-async?ms=3000", timeout=10)
+    assert reply.status == 200, (reply, srv.logs(20))
+    assert reply.json() == {"slept_ms": 3000}
+    assert reply.seconds >= 3.0
+    assert "WORKER TIMEOUT" not in srv.logs(200)
+
+
+def test_timeout_kills_a_worker_whose_loop_is_blocked(uvicorn_worker_timeout_2):
+    """5 s of time.sleep inside async def under --timeout 2: no HTTP answer, the worker is
+    killed (the arbiter logs WORKER TIMEOUT) and replaced, and the server answers again."""
+    srv = uvicorn_worker_timeout_2
+    reply = probes.get(srv.url, "/l02/block-async?ms=5000", timeout=10)
+    assert reply.status is None, reply
+    assert reply.seconds < 5.0
+    assert "WORKER TIMEOUT" in srv.logs(200)
+    again = probes.get(srv.url, "/l01/hello", timeout=20)
+    assert again.status == 200
