@@ -1,9 +1,10 @@
 """Client-side measurements of notebook 03 (async views), each a few requests from this
 process against servers the notebook started:
 
-* ``client_cost``: what an async HTTP client itself costs, without Django: the CPU each
+* ``client_cost``: what an HTTP client itself costs, without Django: the CPU each
   library spends per request with many requests in flight (why the client choice can cap
-  an async view on one core).
+  a view on one core): two async clients on the event loop, and a sync client shared by
+  one thread per request in flight.
 * ``burst``: ``n`` requests released at the same instant on fresh connections: how long
   until the last answer (one at a time or all together?) and how many OS threads the
   server holds per request while they are in flight.
@@ -36,10 +37,33 @@ async def _drive(get: Any, url: str, concurrency: int, seconds: float) -> tuple[
     return done, time.monotonic() - start, time.process_time() - cpu0
 
 
+def _drive_threads(client: Any, url: str, concurrency: int, seconds: float) -> tuple[int, float, float]:
+    """A sync client shared by ``concurrency`` threads, each sending requests in turn (a
+    def view's client under an ASGI server, where every request has its own thread)."""
+    done = 0
+    lock = threading.Lock()
+    start, cpu0 = time.monotonic(), time.process_time()
+
+    def worker() -> None:
+        nonlocal done
+        while time.monotonic() - start < seconds:
+            client.get(url).raise_for_status()
+            with lock:
+                done += 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done, time.monotonic() - start, time.process_time() - cpu0
+
+
 async def client_cost(url: str, *, concurrency: int = 50, seconds: float = 3.0) -> Any:
-    """req/s and CPU ms per request of httpx.AsyncClient and aiohttp, each with
-    ``concurrency`` requests in flight against ``url`` for ``seconds`` (a DataFrame;
-    the CPU is this whole process's, which does nothing else meanwhile)."""
+    """req/s and CPU ms per request of httpx.AsyncClient and aiohttp (on this loop), and
+    of one httpx.Client shared by ``concurrency`` threads, each with ``concurrency``
+    requests in flight against ``url`` for ``seconds`` (a DataFrame; the CPU is this
+    whole process's, which does nothing else meanwhile)."""
     import aiohttp
     import httpx
     import pandas as pd
@@ -58,6 +82,9 @@ async def client_cost(url: str, *, concurrency: int = 50, seconds: float = 3.0) 
                 await response.read()
 
         rows.append(("aiohttp", *await _drive(aiohttp_get, url, concurrency, seconds)))
+    with httpx.Client(limits=limits) as sync_client:
+        rows.append(("httpx.Client, one thread per request",
+                     *await asyncio.to_thread(_drive_threads, sync_client, url, concurrency, seconds)))
     return pd.DataFrame(
         [{"client": name, "in flight": concurrency, "req/s": n / wall,
           "CPU ms per request": 1000 * cpu / n} for name, n, wall, cpu in rows]

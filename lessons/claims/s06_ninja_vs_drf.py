@@ -4,8 +4,9 @@ Records read (``nb.record`` keys of 06_ninja_vs_drf):
   "rps"                          {"<n> items": {framework: req/s}}: medians of the
                                  interleaved repeats, one gunicorn sync worker on one core,
                                  16 connections, the same rows and response bytes
-                                 for every framework (frameworks: raw, ninja, drf,
-                                 raw-orjson, ninja-orjson)
+                                 for every framework (frameworks: raw, ninja, drf, and
+                                 in a full run raw-orjson, ninja-orjson; sizes 1, 100 and
+                                 1000 items, a LAB_QUICK run 1 and 1000 only)
   "rps spread"                   {"<n> items": {framework: [slowest, fastest]}}: req/s of
                                  the slowest and the fastest repeat
   "serialization us per item"    {"<n> items": {framework: us per item}}: rows already
