@@ -68,13 +68,16 @@ class Profile:
     conn_max_age: int | None = 0
     db_pool: bool = False
     db_pool_size: int | None = None
+    # The guide's django-db-connection-pool settings (POOL_SIZE 10, MAX_OVERFLOW 10,
+    # RECYCLE 300) instead of Django's own pool; PostgreSQL and conn_max_age=0 only.
+    dj_db_conn_pool: bool = False
     conn_health_checks: bool = False
     statement_timeout_ms: int = 0
     debug: bool = False
     # Exact per-request counters (thread hops, threads, queries) at /__lab__/counters;
     # off for timing runs, on for counting runs.
     instrument: bool = False
-    # Lesson 10's profiler: silk and pyinstrument profile the /l10/ endpoints; the debug
+    # Lessons 10-11's profiler: silk and pyinstrument profile /l10/ and /l11/; the debug
     # toolbar needs debug=True. Files go to LAB_PROFILE_DIR when the server is given one.
     profiler: str = "none"
     # Extra command-line arguments for the server (e.g. ("--max-requests", "1000")).
@@ -113,6 +116,7 @@ class Profile:
         if self.conn_max_age is not None:
             _int_at_least("conn_max_age", self.conn_max_age, 0)
         _bool("db_pool", self.db_pool)
+        _bool("dj_db_conn_pool", self.dj_db_conn_pool)
         _bool("conn_health_checks", self.conn_health_checks)
         _bool("debug", self.debug)
         _bool("instrument", self.instrument)
@@ -125,6 +129,16 @@ class Profile:
                 "Django's pool requires conn_max_age=0 (the pool keeps the connections): "
                 "set conn_max_age=0 or db_pool=False."
             )
+        if self.dj_db_conn_pool:
+            if self.database != "postgres":
+                raise ProfileError("dj_db_conn_pool needs database='postgres': the guide sets it up for PostgreSQL.")
+            if self.db_pool:
+                raise ProfileError("dj_db_conn_pool and db_pool are two pools: choose one.")
+            if self.conn_max_age != 0:
+                raise ProfileError(
+                    "dj_db_conn_pool needs conn_max_age=0: Django hands the connection back to the "
+                    "pool only when it closes it after a request."
+                )
         _int_at_least("statement_timeout_ms", self.statement_timeout_ms, 0)
         if self.statement_timeout_ms and self.database != "postgres":
             raise ProfileError("statement_timeout_ms needs database='postgres': SQLite has no statement timeout.")
@@ -182,6 +196,8 @@ class Profile:
         }
         if self.db_pool_size is not None:
             env["LAB_DB_POOL_SIZE"] = str(self.db_pool_size)
+        if self.dj_db_conn_pool:
+            env["LAB_DJ_DB_CONN_POOL"] = "1"
         env.update(dict(self.extra_env))
         return env
 

@@ -113,7 +113,8 @@ def test_booleans(load, value, expected):
     assert s["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is expected
 
 
-@pytest.mark.parametrize("name", ["LAB_DEBUG", "LAB_CONN_HEALTH_CHECKS", "LAB_DB_POOL"])
+@pytest.mark.parametrize("name", ["LAB_DEBUG", "LAB_CONN_HEALTH_CHECKS", "LAB_DB_POOL",
+                                  "LAB_DJ_DB_CONN_POOL"])
 def test_bad_boolean(error, name):
     assert error(**{name: "maybe"}) == (
         f"{name}='maybe' is invalid; allowed values: {BOOLEAN_CHOICES}."
@@ -247,6 +248,59 @@ def test_pool_needs_postgresql(error):
 )
 def test_bad_pool_settings(error, env, message):
     assert error(LAB_DATABASE_URL=PG_URL, **env) == message
+
+
+def test_guide_pool_is_the_guides_settings(load):
+    db = load(LAB_DATABASE_URL=PG_URL, LAB_DJ_DB_CONN_POOL="1", LAB_STATEMENT_TIMEOUT_MS="250")[
+        "DATABASES"]["default"]
+    assert db["ENGINE"] == "dj_db_conn_pool.backends.postgresql"
+    assert db["POOL_OPTIONS"] == {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 300}
+    assert (db["NAME"], db["USER"], db["HOST"], db["CONN_MAX_AGE"]) == ("lab", "lab", "127.0.0.1", 0)
+    # The other knobs still reach psycopg through OPTIONS; Django's own pool is off.
+    assert db["OPTIONS"] == {"options": "-c statement_timeout=250", "connect_timeout": 5}
+    off = load(LAB_DATABASE_URL=PG_URL, LAB_DJ_DB_CONN_POOL="0")["DATABASES"]["default"]
+    assert off["ENGINE"] == "django.db.backends.postgresql" and "POOL_OPTIONS" not in off
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LAB_DJ_DB_CONN_POOL": "1"},
+            "LAB_DJ_DB_CONN_POOL='1' is invalid (the guide's pool is set up for PostgreSQL); "
+            "allowed values: 0.",
+        ),
+        (
+            {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1", "LAB_DB_POOL": "1"},
+            "LAB_DJ_DB_CONN_POOL='1' is invalid (LAB_DB_POOL=1 already pools: one pool at a "
+            "time); allowed values: 0.",
+        ),
+        (
+            {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1", "LAB_CONN_MAX_AGE": "60"},
+            "LAB_CONN_MAX_AGE='60' is invalid (the guide's pool (LAB_DJ_DB_CONN_POOL=1) hands "
+            "connections back to its pool only when Django closes them, which CONN_MAX_AGE=0 "
+            "does after each request); allowed values: 0.",
+        ),
+    ],
+)
+def test_bad_guide_pool_settings(error, env, message):
+    assert error(**env) == message
+
+
+def test_guide_pool_profile_knob():
+    from lessons.profile import Profile, ProfileError
+
+    assert Profile(dj_db_conn_pool=True).env()["LAB_DJ_DB_CONN_POOL"] == "1"
+    assert "LAB_DJ_DB_CONN_POOL" not in Profile().env()
+    assert Profile().with_knob("dj_db_conn_pool", "yes").dj_db_conn_pool is True
+    for bad, message in (
+        ({"conn_max_age": 60}, "dj_db_conn_pool needs conn_max_age=0"),
+        ({"db_pool": True}, "dj_db_conn_pool and db_pool are two pools"),
+        ({"database": "sqlite"}, "dj_db_conn_pool needs database='postgres'"),
+        ({"dj_db_conn_pool": 1}, "dj_db_conn_pool must be True or False"),
+    ):
+        with pytest.raises(ProfileError, match=message):
+            Profile(**{"dj_db_conn_pool": True, **bad})
 
 
 def test_statement_timeout(load):

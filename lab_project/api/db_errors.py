@@ -11,11 +11,16 @@ exception as ``__cause__``; that cause tells the three failures apart:
   connection within its ``timeout`` -> 503, the server is saturated. With a pool this
   is also what an unreachable database looks like: the pool keeps retrying in the
   background and the request waits the full pool timeout;
+* an error whose SQLSTATE says the server ended the connection (class 08, connection
+  exception, or 57P01-57P03: shut down by an administrator, after a crash, or still
+  starting): a connection that was open when PostgreSQL stopped or restarted, used
+  again (a persistent or pooled connection nothing checked) -> 503, connection lost;
 * any other ``psycopg.OperationalError`` without an SQLSTATE: no usable connection at
-  all (refused, ``connect_timeout`` expired, the server went away) -> 503, unreachable.
+  all (refused, ``connect_timeout`` expired, the connection is already closed) -> 503,
+  unreachable.
 
-Anything else (SQLite's errors, a PostgreSQL error with an SQLSTATE) is re-raised: it is
-a bug to see, not a condition to report.
+Anything else (SQLite's errors, a PostgreSQL error with another SQLSTATE) is re-raised:
+it is a bug to see, not a condition to report.
 """
 
 from __future__ import annotations
@@ -53,10 +58,21 @@ def answer(exc: OperationalError) -> JsonResponse | None:
             f"({pool.timeout:g} s; pool size {pool.max_size})."
         )
         return JsonResponse({"error": sentence}, status=503)
+    if isinstance(cause, psycopg.Error) and _connection_lost(cause.sqlstate):
+        sentence = f"The database closed the connection: {_one_line(cause)}"
+        return JsonResponse({"error": sentence}, status=503)
     if isinstance(cause, psycopg.OperationalError) and cause.sqlstate is None:
         sentence = f"The database is unreachable: {_one_line(cause)}"
         return JsonResponse({"error": sentence}, status=503)
     return None
+
+
+def _connection_lost(sqlstate: str | None) -> bool:
+    """Class 08 (connection exception) or 57P01-57P03 (operator intervention that ends
+    the session): the server is gone from under an open connection."""
+    return sqlstate is not None and (
+        sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    )
 
 
 def _one_line(exc: BaseException) -> str:

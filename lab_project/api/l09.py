@@ -7,9 +7,25 @@ Lesson 9, response streaming: one JSON list of ``n`` items, built whole or strea
   ``.iterator(chunk_size=100)``.
 * ``GET /l09/stream-async?n=N``: the same chunks from an async generator reading
   ``.aiterator(chunk_size=100)`` (one thread hop per 100 rows).
+* ``GET /l09/guide-iterator``: the guide's view exactly as written: a sync generator
+  over ``Item.objects.iterator(chunk_size=100)`` (model instances, every column, every
+  item, in the order PostgreSQL returns them), ``json.dumps`` with its default
+  separators.
+* ``GET /l09/guide-list``: the same view with ``Item.objects.all()`` in place of
+  ``.iterator(chunk_size=100)``: iterating a queryset evaluates it whole (every row
+  fetched and every instance built into its result cache) before the first item is
+  yielded. The two differ only in ``iterator()``, so their memory is ``iterator()``'s
+  effect (lesson 9 measures it).
 
-All three give the same bytes: compact JSON (``{"id":1,"name":"..."}``, items separated
-by ``,``), ``application/json``. ``n`` is 1 to 100,000 (default 1,000).
+What ``iterator(chunk_size=100)`` does on PostgreSQL (Django 6.1,
+django/db/models/query.py and django/db/backends/postgresql/base.py): it declares a
+server-side cursor (``WITH HOLD``, since it runs in autocommit) and fetches 100 rows
+per round trip, building 100 instances at a time; without it, psycopg receives the
+whole result and Django builds every instance before the loop body runs once.
+
+The first three give the same bytes: compact JSON (``{"id":1,"name":"..."}``, items
+separated by ``,``), ``application/json``. ``n`` is 1 to 100,000 (default 1,000). The
+two guide views give each other's items (as sets: neither orders them).
 
 What each server does with them (Django 6.1, django/http/response.py): under WSGI a sync
 iterator streams; under ASGI Django cannot iterate a sync generator on the event loop,
@@ -19,7 +35,7 @@ iterator instead." and runs ``list(generator)`` in a thread: the whole body is b
 before its first byte leaves. The mirror image holds for an async generator under
 WSGI ("...must consume asynchronous iterators in order to serve them synchronously...").
 
-Rows: the guide iterates model instances over every column; here all three read the
+Rows: the guide iterates model instances over every column; here the first three read the
 same two columns with ``.values("id", "name")`` (ordered by id), so they differ only in
 how the body is built and sent. The seed has 10,000 items, fewer than the largest
 ``n``: past the last item the rows start again from the first (a new query each pass,
@@ -125,8 +141,42 @@ async def stream_async(request: HttpRequest) -> StreamingHttpResponse | JsonResp
     return StreamingHttpResponse(generate(), content_type="application/json")
 
 
+def guide_iterator(request: HttpRequest) -> StreamingHttpResponse:
+    """The guide's ``stream_large_response``, verbatim."""
+
+    def generate():  # type: ignore[no-untyped-def]
+        yield "["
+        first = True
+        for item in Item.objects.iterator(chunk_size=100):
+            if not first:
+                yield ","
+            yield json.dumps({"id": item.id, "name": item.name})
+            first = False
+        yield "]"
+
+    return StreamingHttpResponse(generate(), content_type="application/json")
+
+
+def guide_list(request: HttpRequest) -> StreamingHttpResponse:
+    """The guide's view without ``iterator()``: the queryset is evaluated whole."""
+
+    def generate():  # type: ignore[no-untyped-def]
+        yield "["
+        first = True
+        for item in Item.objects.all():
+            if not first:
+                yield ","
+            yield json.dumps({"id": item.id, "name": item.name})
+            first = False
+        yield "]"
+
+    return StreamingHttpResponse(generate(), content_type="application/json")
+
+
 urlpatterns = [
     path("json", as_json),
     path("stream-sync", stream_sync),
     path("stream-async", stream_async),
+    path("guide-iterator", guide_iterator),
+    path("guide-list", guide_list),
 ]

@@ -181,6 +181,30 @@ def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
             if name in _ENV:
                 raise _invalid(name, _ENV[name], "unset", "it needs LAB_DB_POOL=1")
 
+    # LAB_DJ_DB_CONN_POOL: the guide's other pool, the django-db-connection-pool package,
+    # with exactly the guide's settings. Its backend subclasses Django's PostgreSQL one and
+    # replaces get_new_connection() with a checkout from an SQLAlchemy QueuePool (one per
+    # process and alias, shared by every thread); Django's close() of the connection at
+    # the end of a request (CONN_MAX_AGE=0) hands it back to that pool.
+    guide_pool = _bool("LAB_DJ_DB_CONN_POOL", False)
+    if guide_pool:
+        name = "LAB_DJ_DB_CONN_POOL"
+        if not postgres:
+            raise _invalid(name, _ENV[name], "0", "the guide's pool is set up for PostgreSQL")
+        if pool:
+            raise _invalid(name, _ENV[name], "0", "LAB_DB_POOL=1 already pools: one pool at a time")
+        if conn_max_age != 0:
+            # The package accepts it, but then Django never closes the connection between
+            # requests, so it never goes back to the pool: the guide's snippet leaves
+            # CONN_MAX_AGE at its default, 0.
+            raise _invalid(
+                "LAB_CONN_MAX_AGE",
+                _ENV["LAB_CONN_MAX_AGE"],
+                "0",
+                "the guide's pool (LAB_DJ_DB_CONN_POOL=1) hands connections back to its pool "
+                "only when Django closes them, which CONN_MAX_AGE=0 does after each request",
+            )
+
     statement_timeout = _int("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0")
     if statement_timeout:
         if not postgres:
@@ -197,12 +221,18 @@ def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
     if postgres:
         options["connect_timeout"] = connect_timeout
 
-    return {
+    knobs = {
         **database,
         "CONN_MAX_AGE": conn_max_age,
         "CONN_HEALTH_CHECKS": _bool("LAB_CONN_HEALTH_CHECKS", False),
         "OPTIONS": options,
     }
+    if guide_pool:
+        # The guide's section 8, as written (the package's other defaults: a pre-ping on
+        # every checkout, a 30 s wait for a free connection).
+        knobs["ENGINE"] = "dj_db_conn_pool.backends.postgresql"
+        knobs["POOL_OPTIONS"] = {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 300}
+    return knobs
 
 
 # Cache ##################################################################################
@@ -452,7 +482,7 @@ SILENCED_SYSTEM_CHECKS = [
 
 # Lesson 10's profilers (LAB_PROFILER), each as its own docs set it up, first in
 # MIDDLEWARE so that it sees the whole request; silk and pyinstrument profile only the
-# /l10/ endpoints (lab/profiling.py says why). Each leaves JSON bodies untouched: the
+# /l10/ and /l11/ endpoints (lab/profiling.py says why). Each leaves JSON bodies untouched: the
 # debug toolbar only writes into HTML pages. lab/urls.py mounts /silk/ and /__debug__/.
 LAB_PROFILER = _profiler(DEBUG)
 LAB_PROFILE_DIR = _profile_dir(LAB_PROFILER)
