@@ -8,6 +8,8 @@ saved, so they work headless (Agg) and in notebooks alike.
 * ``comparison(comparison)``   three panels: req/s, p50 and p99 per label (spread, SLO line)
 * ``bars(values)``             any measured quantity by configuration (a Series or dict)
 * ``waterfall(steps, values)`` cumulative changes, one bar per step
+* ``capacity_waterfall(table)`` cumulative steps coloured by measured change (outside the
+  repeats' spread), with each step's range
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["percentiles", "latency_vs_rate", "throughput", "waterfall", "comparison", "bars",
-           "SLO_MS"]
+           "capacity_waterfall", "SLO_MS"]
 
 SLO_MS = 10.0
 _TICKS = ((0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"),
@@ -318,3 +320,75 @@ def _hbars(ax: Axes, labels: Sequence[str], values: Sequence[float], spread: Any
                     textcoords="offset points", va="center", fontsize="small")
     ax.set_yticks(list(pos), list(labels), fontsize="small")
     ax.grid(True, axis="x", alpha=0.3)
+
+
+_CHANGE_COLOURS = {"up": "seagreen", "down": "crimson", "none": "grey", "start": "steelblue",
+                   "not re-measured": "lightgrey"}
+
+
+def capacity_waterfall(table: Any, *, value: str = "capacity (req/s)", low: str = "capacity (req/s)",
+                       high: str = "not shown at (req/s)", change: str = "change", ax: Axes | None = None,
+                       title: str | None = None, unit: str = "req/s", labels: bool = True) -> Axes:
+    """A waterfall whose colours come from measured changes, not from a threshold: one
+    bar per step from the previous step's value to this one's, green ("up") or red
+    ("down") only when the step's range over its repeats lies apart from the previous
+    step's, grey otherwise, light grey for a step not re-measured; the black line is the
+    step's range over the repeats.  ``table``: rows by step with the columns ``value``,
+    ``low``, ``high`` and ``change`` (``lessons.slo.Waterfall.table``)."""
+    import math
+
+    steps = list(table.index)
+    ax = _axes(ax, (9.0, 0.42 * len(steps) + 1.4))
+    previous = 0.0
+    finite = [float(v) for v in list(table[high]) + list(table[value]) if math.isfinite(float(v))]
+    top = max(finite + [1.0])
+    for i, step in enumerate(steps):
+        row = table.loc[step]
+        v, what = float(row[value]), str(row[change])
+        left, right = sorted((previous, v)) if i else (0.0, v)
+        ax.barh(i, max(right - left, top * 0.004), left=left, height=0.6,
+                color=_CHANGE_COLOURS.get(what, "grey"))
+        lo, hi = float(row[low]), float(row[high])
+        hi = hi if math.isfinite(hi) else top * 1.05
+        ax.plot([lo, hi], [i, i], color="black", linewidth=1.2)
+        shown = f"under {float(row[high]):,.0f}" if v == 0 and math.isfinite(float(row[high])) else f"{v:,.0f}"
+        ax.text(max(v, hi), i, f"  {shown}", va="center", fontsize=8)
+        previous = v
+    ax.set_yticks(range(len(steps)), [s if len(s) <= 60 else s[:57] + "..." for s in steps] if labels
+                  else [""] * len(steps), fontsize=8)
+    if not ax.yaxis_inverted():  # a shared y axis is inverted once
+        ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_xlim(0, top * 1.2)
+    ax.grid(axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import offset_copy
+
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in _CHANGE_COLOURS.items() if k != "start"],
+              fontsize="small", loc="upper center", ncol=4, bbox_to_anchor=(0.5, 0.0),
+              # below the axis label (the bars fill the axes): 30 points under the axes
+              bbox_transform=offset_copy(ax.transAxes, fig=ax.figure, y=-30, units="points"))
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+def lines(series: Mapping[str, Mapping[Any, float]], *, ax: Axes | None = None, xlabel: str = "",
+          ylabel: str = "", title: str | None = None, logx: bool = False) -> Axes:
+    """One line with markers per label through its measured points: ``series`` maps a
+    label to {x: y} (e.g. connections held after x requests served); x keys may be
+    strings of numbers, as a notebook record keeps them."""
+    ax = _axes(ax)
+    for label, points in series.items():
+        xy = sorted((float(x), float(y)) for x, y in points.items())
+        ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=str(label))
+    if logx:
+        ax.set_xscale("log")
+        _plain_log_axis(ax.xaxis)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
