@@ -12,8 +12,11 @@ def _rps(sync_uvicorn: float, async_uvicorn: float, wsgi: float = 1000.0, wsgi_a
                          "async view": {"gunicorn-sync": wsgi_async, "uvicorn": async_uvicorn}}}}
 
 
-def _overhead(low: float, busy: float, rate: float = 70.0) -> dict:
-    return {NB: {"p50 overhead ms": {"at a common rate": low, "at saturation": busy},
+def _overhead(low: float, busy: float, rate: float = 70.0, own: float | None = None) -> dict:
+    over = {"at a common rate": low, "at saturation": busy}
+    if own is not None:
+        over["uvicorn at the common rate"] = own
+    return {NB: {"p50 overhead ms": over,
                  "cpu ms per request": {"rate": rate, "gunicorn-sync": 1.0, "uvicorn": 3.5}}}
 
 
@@ -35,6 +38,9 @@ EXAMPLES: Examples = {
         (_overhead(0.9, 20), "depends"),
         (_overhead(0.9, 4), "refuted"),
         (_overhead(103, 20, rate=270), "not measured"),   # 3.5 ms x 270/s: 95% of the core, it queued
+        (_overhead(12, 40, rate=30, own=14), "confirmed"),    # 14 ms < 33 ms between arrivals: held
+        (_overhead(202, 21, own=204), "not measured"),   # a stall: p50 204 ms at 70/s (14 ms apart)
+        (_overhead(4.3, 47, own=7.5), "depends"),        # what one core measures here
     ],
     "asgi-concurrent-nonblocking": [
         (_waiting(9.6, 80), "confirmed"),

@@ -93,3 +93,13 @@ def test_keepalive_none_is_said_in_words() -> None:
 def test_formula_missing_from_the_sweep_is_not_measured() -> None:
     records = _workers({1: 100, 2: 200}, FLAT)
     assert evaluate(CLAIMS["workers-formula"], Records(records)).verdict == "not measured"
+
+
+def test_formula_evidence_names_the_server_cores() -> None:
+    """The evidence says how many cores the server had (from the record, else from the formula)."""
+    one = evaluate(CLAIMS["workers-formula"], Records(_workers(RISING, FLAT)))
+    assert one.evidence.startswith("on 1 server core, ")
+    records = _workers({1: 100, 5: 400, 6: 410}, {1: 300, 5: 290}, formula=5)
+    records[NB]["sync sweep"]["cores"] = 2
+    two = evaluate(CLAIMS["workers-formula"], Records(records))
+    assert "on 2 server cores, " in two.evidence

@@ -4,7 +4,8 @@ Records read (``nb.record`` keys of 01_asgi_vs_wsgi):
   "rps"               {"sync view": {server kind: req/s}, "async view": {...}}, one worker
                       each on one core, 16 connections (medians of the interleaved repeats)
   "p50 overhead ms"   {"at a common rate": ms, "at saturation": ms}: uvicorn's p50 minus
-                      gunicorn sync's, for the sync view
+                      gunicorn sync's, for the sync view; "uvicorn at the common rate": ms,
+                      uvicorn's own p50 there (older records lack it)
   "cpu ms per request" {"rate": req/s, "gunicorn-sync": ms, "uvicorn": ms}: the server
                       processes' CPU time (user + system) per request of the sync view, at
                       an open-loop rate both servers hold
@@ -53,14 +54,20 @@ def asgi_overhead(r: Records) -> Verdict:
     """Confirmed when uvicorn adds 10 ms or more to a def view's p50 even at a rate both
     servers hold; depends when it does only at saturation (queueing); refuted when
     neither.  The evidence also gives the extra server CPU per request.  Not measured
-    when uvicorn needed more than 80% of its core at the "common" rate (CPU ms per
-    request x rate): that rate was not one it held, and its p50 there is queueing."""
+    when the "common" rate was not one uvicorn held: it needed more than 80% of its core
+    there (CPU ms per request x rate), or its p50 there was longer than the gap between
+    two arrivals (1000 / rate ms), which a request that does not queue cannot take
+    (a stall of the shared machine during the run)."""
     over = r[NB]["p50 overhead ms"]
     cpu = r[NB]["cpu ms per request"]
     share = cpu["uvicorn"] * cpu["rate"] / 1000
     if share > HELD:
         raise Missing(NB, f"the p50 at a rate uvicorn holds (it needed {share:.0%} of its core at "
                           f"{cpu['rate']:,.0f} req/s)")
+    own, gap = over.get("uvicorn at the common rate"), 1000 / cpu["rate"]
+    if own is not None and own > gap:
+        raise Missing(NB, f"the p50 at a rate uvicorn holds (its p50 at {cpu['rate']:,.0f} req/s was "
+                          f"{own:.1f} ms, longer than the {gap:.1f} ms between arrivals: requests queued)")
     low, busy = over["at a common rate"], over["at saturation"]
     extra = cpu["uvicorn"] - cpu["gunicorn-sync"]
     text = (f"uvicorn adds {low:.2f} ms to a def view's p50 at {cpu['rate']:,.0f} req/s (a rate both "

@@ -3,7 +3,8 @@
 Records read (``nb.record`` keys of 02_production_server):
   "sync sweep rps"    {workers as str: req/s}: gunicorn sync workers on one core, a view
                       that waits 5 ms, 32 connections, until throughput stopped rising
-  "sync sweep"        {"formula": (2 x server cores) + 1, "view wait ms": 5, ...}
+  "sync sweep"        {"formula": (2 x server cores) + 1, "cores": the server's cores,
+                      "view wait ms": 5, ...}
   "async sweep rps"   {processes as str: req/s}: gunicorn + uvicorn_worker.UvicornWorker on
                       the same core, an async def view awaiting 5 ms (medians of the
                       interleaved repeats; for one process, of both one-process servers'
@@ -68,6 +69,7 @@ def workers_formula(r: Records) -> Verdict:
     neither, depends when it fits one."""
     sync, asyncio_ = r[NB]["sync sweep rps"], r[NB]["async sweep rps"]
     formula, wait = r[NB]["sync sweep"]["formula"], r[NB]["sync sweep"]["view wait ms"]
+    cores = r[NB]["sync sweep"].get("cores", (formula - 1) // 2)  # the formula is 2 x cores + 1
     top_sync = max(sync.values())
     peak = min((int(w) for w, v in sync.items() if v >= 0.95 * top_sync))
     share_sync = _at(sync, formula, "the sync sweep") / top_sync
@@ -76,7 +78,8 @@ def workers_formula(r: Records) -> Verdict:
     efficiency = _at(per_cpu, formula, "requests per CPU-second") / _at(per_cpu, 1, "requests per CPU-second")
     gain_async = r[NB]["async sweep"]["dedicated-core gain"]
     fits = {"sync": share_sync >= NEAR_PEAK, "asyncio": gain_async >= EXTRA_PAYS}
-    text = (f"on one core, sync workers on a view that waits {wait:g} ms: the formula's {formula} reach "
+    text = (f"on {cores} server core{'s' if cores != 1 else ''}, sync workers on a view that waits {wait:g} ms: "
+            f"the formula's {formula} reach "
             f"{share_sync:.0%} of the best ({top_sync:,.0f} req/s; {peak} workers reach 95% of it, "
             f"the sweep went to {max(int(w) for w in sync)}); asyncio workers: {formula} processes served "
             f"{raw_async:.2f}x one on the shared core, {efficiency:.2f}x per CPU-second, about {gain_async:.2f}x "
