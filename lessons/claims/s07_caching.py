@@ -7,8 +7,10 @@ Records read (``nb.record`` keys of 07_caching):
                              gunicorn sync worker on one core; "none" is Django's
                              DummyCache (every get misses), "redis" Django's own RedisCache
   "hit ratio"                {backend: hits / requests}, sequential requests on one key
-  "get us"                   {"django-redis": us, "redis": us}: one cache.get hit of the
-                             endpoint's value, in process (medians of interleaved repeats)
+  "get us"                   {"django-redis": us, "redis": us, "redis: building its
+                             redis.Redis (no I/O)": us}: one cache.get hit of the endpoint's
+                             value on each backend, in process, and what Django's backend
+                             does before each call (medians of interleaved repeats)
   "cache_page rps"           {"def view": req/s of ``/l07/cached-page`` (django-redis),
                              "uncached": the "none" row above}
   "ticker ms"                {"delay ms": the simulated Redis round trip
@@ -17,9 +19,10 @@ Records read (``nb.record`` keys of 07_caching):
                              view": ms}: a trivial request's latency next to 5 cache hits
                              on one uvicorn worker (medians)
   "guide PARSER_CLASS"       the guide's CACHES with PARSER_CLASS, run (``nb.attempt``)
-  "parser rps"               {"default": req/s, "python": req/s, "default parser": the
-                             class redis-py picks without PARSER_CLASS}: django-redis with
-                             redis-py's default parser and with its pure-Python one
+  "parser us"                {"default": us, "python": us, "default parser": the class
+                             redis-py picks without PARSER_CLASS}: one redis-py GET of the
+                             cached value with its default parser and with its pure-Python
+                             one (``_RESP3Parser``), in process (medians of interleaved repeats)
   "delete_pattern"           {"matching before": n, "deleted": n, "matching after": n,
                              "other keys": m, "other keys kept": n}: django-redis, the
                              guide's pattern
@@ -37,6 +40,7 @@ HITS = 0.95       # ... and sequential requests on one key hit at least 95% of t
 CHEAPER = 0.8     # django-redis "better" than Django's own RedisCache: a get hit costs at most
                   # 0.8x as much (in process; the medians move by a few % between runs)
 BLOCKS = 3.0      # the event loop is "blocked" when the trivial request waits 3x longer
+BUILD = "redis: building its redis.Redis (no I/O)"
 
 
 @claim("django-redis-caching", section=7, notebook=NB,
@@ -56,13 +60,15 @@ def django_redis_caching(r: Records) -> Verdict:
             f"{rps['redis'] / rps['none']:.1f}x with Django's own RedisCache, "
             f"{rps['locmem'] / rps['none']:.1f}x with LocMem (one sync worker, one core; Valkey on "
             f"loopback); a get hit costs {get['django-redis']:.0f} us with django-redis, "
-            f"{get['redis']:.0f} us with Django's own backend")
+            f"{get['redis']:.0f} us with Django's own backend, which builds a new redis.Redis "
+            f"for every call ({get[BUILD]:.0f} us of it, no I/O)")
     if gain < PAYS or hits["django-redis"] < HITS:
         return refuted(text)
     if get["django-redis"] <= CHEAPER * get["redis"]:
         return confirmed(text)
-    return depends(text, when="Redis caching pays, but Django's own RedisCache (no package) serves a "
-                              "get as cheaply; django-redis adds delete_pattern, lock and more")
+    return depends(text, when="Redis caching pays, but Django's own RedisCache (redis-py without "
+                              "django-redis) serves a get as cheaply; django-redis adds "
+                              "delete_pattern, lock and more")
 
 
 @claim("hiredis-parser-class", section=7, notebook=NB,
@@ -71,10 +77,10 @@ def django_redis_caching(r: Records) -> Verdict:
 def hiredis_parser_class(r: Records) -> Verdict:
     """Refuted when the guide's CACHES, run as written, raised; confirmed when it ran."""
     error = raised(r[NB]["guide PARSER_CLASS"])
-    p = r[NB]["parser rps"]
-    measured = (f"without the line redis-py picks {p['default parser']} by itself; the pure-Python "
-                f"parser serves {p['python'] / p['default']:.2f}x its req/s (one small value per "
-                f"request)")
+    p = r[NB]["parser us"]
+    measured = (f"without the line redis-py picks {p['default parser']} by itself; a GET of the "
+                f"cached value (one small value) takes {p['default']:.0f} us with it, "
+                f"{p['python']:.0f} us with the pure-Python parser")
     if error:
         return refuted(f"the guide's setting raised {error} at the first cache call; {measured}")
     return confirmed(f"the guide's setting ran; {measured}")
