@@ -1,0 +1,140 @@
+"""
+Lesson 5's endpoints and middleware added for notebook 05: DRF's default authentication
+with and without AuthenticationMiddleware and CsrfViewMiddleware (``/l05/drf-whoami``),
+``demo_session()``, and the timing middleware written three ways (the guide's class with
+the two flags added, a ``MiddlewareMixin`` subclass, Django's documented pattern), against
+real servers on the lab's PostgreSQL, and in-process through the microbench.
+
+Functional only: counts are exact integers from the counters; no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lessons import microbench, probes
+from lessons.counters import per_request
+from lessons.profile import Profile
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STACK = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+MIXIN = "lab.middleware.MixinTimingMiddleware"
+FLAGS = "lab.middleware.GuideTimingFlagsMiddleware"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def session(lab) -> str:
+    """A logged-in session's key, made by ``demo_session()`` in a child process (this
+    test process keeps Django unconfigured)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lab_project"), "DJANGO_SETTINGS_MODULE": "lab.settings",
+           "LAB_DATABASE_URL": lab.services.database_url, "LAB_REDIS_URL": lab.services.redis_url,
+           "LAB_SECRET_KEY": lab._secret_key(), "LAB_MIDDLEWARE": "none"}
+    code = "import django; django.setup(); from api.l05 import demo_session; print(demo_session())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT / "lab_project",
+                         capture_output=True, text=True, check=True, timeout=120)
+    key = out.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[a-z0-9]{32}", key)
+    return key
+
+
+@pytest.fixture(scope="module")
+def servers(lab) -> Iterator[dict[str, str]]:
+    profiles = {
+        "default": Profile(middleware="default"),
+        "minimal": Profile(server="uvicorn", middleware="minimal"),
+        "none": Profile(server="uvicorn", middleware="none", instrument=True),
+        "mixin": Profile(server="uvicorn", middleware=MIXIN, instrument=True),
+    }
+    with lab.serve_all(profiles) as running:
+        yield running.urls
+
+
+def _drf(url: str, method: str, session: str | None = None) -> probes.Reply:
+    headers = {**JSON, **({"Cookie": f"sessionid={session}"} if session else {})}
+    return probes.request(method, url, "/l05/drf-whoami", b"{}" if method == "POST" else None, headers)
+
+
+def test_drf_session_authentication_needs_authentication_middleware(servers, session):
+    logged_in = _drf(servers["default"], "GET", session)
+    assert (logged_in.status, logged_in.json()) == (
+        200, {"user": "lab-demo", "authenticated by": "SessionAuthentication"})
+    # The guide's minimal stack keeps the session but not AuthenticationMiddleware.
+    for stack in ("minimal", "none"):
+        reply = _drf(servers[stack], "GET", session)
+        assert (reply.status, reply.json()) == (200, {"user": "anonymous", "authenticated by": None})
+
+
+def test_drf_views_are_csrf_exempt_and_check_csrf_for_session_users(servers, session):
+    # No cookie: CsrfViewMiddleware lets the DRF view through; DRF authenticates nobody.
+    assert _drf(servers["default"], "POST").status == 200
+    # A logged-in session: DRF's SessionAuthentication runs its own CSRF check.
+    refused = _drf(servers["default"], "POST", session)
+    assert refused.status == 403
+    assert refused.json()["detail"].startswith("CSRF Failed")
+    # Without AuthenticationMiddleware the user is anonymous, and the check is skipped.
+    assert _drf(servers["minimal"], "POST", session).json()["user"] == "anonymous"
+
+
+def test_demo_session_reuses_its_user(lab, session):
+    import psycopg
+
+    with psycopg.connect(lab.services.database_url) as conn:
+        users = conn.execute("SELECT count(*) FROM auth_user WHERE username = 'lab-demo'").fetchone()[0]
+    assert users == 1
+
+
+def test_mixin_with_both_flags_still_hops_once_per_hook(servers):
+    reply = probes.get(servers["mixin"], "/l01/hello-async")
+    headers = {name.lower(): value for name, value in reply.headers.items()}  # uvicorn sends lowercase
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]{3}", headers["server-timing"])
+    base = per_request(servers["none"], "/l01/hello-async", 5)
+    mixin = per_request(servers["mixin"], "/l01/hello-async", 5)
+    assert mixin["sync_to_async"] == base["sync_to_async"] + 2  # process_request, process_response
+    assert mixin["async_to_sync"] == base["async_to_sync"] == 0
+
+
+def test_the_guides_class_with_the_flags_cannot_serve_under_asgi(lab):
+    # Every request fails, /healthz included: the server never gets ready.
+    from lessons.server import ServerError
+
+    server = lab.server(Profile(server="uvicorn", middleware=FLAGS))
+    server.ready_timeout = 5.0
+    with pytest.raises(ServerError, match="did not answer /healthz"):
+        server.start()
+    assert not server.running
+
+
+def test_middleware_microbench_counts_one_hop_per_hook(lab):
+    result = microbench.run(lab, "middleware", stack=DEFAULT_STACK, rounds=2, n_wsgi=2, n_asgi=2,
+                            count={"flags": [FLAGS], "mixin": [MIXIN]})
+    assert result["configs"][0] == "none" and len(result["configs"]) == len(DEFAULT_STACK) + 1
+    assert all(len(row) == len(result["configs"]) for row in result["wsgi"] + result["asgi"])
+    steps = microbench.middleware_steps(result)
+    hooks = {"SecurityMiddleware": 2, "SessionMiddleware": 2, "CommonMiddleware": 2, "CsrfViewMiddleware": 3,
+             "AuthenticationMiddleware": 1, "MessageMiddleware": 2, "XFrameOptionsMiddleware": 1}
+    assert steps["ASGI hops"].to_dict() == hooks
+    assert all(h == {"sync_to_async": 0, "async_to_sync": 0} for h in result["hops"]["wsgi"].values())
+    asgi = result["hops"]["asgi"]
+    assert asgi["mixin"]["sync_to_async"] == asgi["none"]["sync_to_async"] + 2
+    assert result["errors"]["asgi"]["flags"].startswith("TypeError")
+    assert "flags" not in result["errors"]["wsgi"] and "flags" in result["hops"]["wsgi"]
+    median, q1, q3 = microbench.paired(result, "wsgi", "none", "+ XFrameOptionsMiddleware")
+    assert q1 <= median <= q3
+    json.dumps(result)  # plain JSON all the way
