@@ -75,5 +75,5 @@ def test_evidence_names_both_servers() -> None:
     assert "gunicorn sync (WSGI) 0.05 MB against 7.9 MB" in got.evidence
     got = evaluate(CLAIMS["streaming-large-responses"], Records({NB: MEASURED}))
     assert got.evidence.startswith(
-        "under gunicorn sync (WSGI) only; under uvicorn (ASGI) its first byte does not come within "
-        "a quarter of JsonResponse's time: 10,000 items")
+        "under gunicorn sync (WSGI) only; under uvicorn (ASGI) its body's first byte does not come "
+        "within a quarter of JsonResponse's time: 10,000 items")

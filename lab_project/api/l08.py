@@ -28,7 +28,8 @@ failure reaches the client.
   without it a new connection (``CONN_MAX_AGE=0``) or ~0 (a persistent one). A ``def``
   view: every request runs in its own thread under both gunicorn-gthread and an ASGI
   server, so N concurrent requests hold N connections at once, and with a pool of 4 the
-  5th waits about ``M`` ms for the first to come back.
+  5th waits up to ``M`` ms for the first to come back (less by however much later it
+  arrived).
 * ``GET /l08/pool-stats``: this process's pool, without a query: with ``LAB_DB_POOL``
   ``psycopg_pool``'s counters (``get_stats()``: connections, waiting requests, total
   wait...); with ``LAB_DJ_DB_CONN_POOL`` the SQLAlchemy ``QueuePool``'s (its size, the

@@ -20,8 +20,9 @@ Lesson 9, response streaming: one JSON list of ``n`` items, built whole or strea
 What ``iterator(chunk_size=100)`` does on PostgreSQL (Django 6.1,
 django/db/models/query.py and django/db/backends/postgresql/base.py): it declares a
 server-side cursor (``WITH HOLD``, since it runs in autocommit) and fetches 100 rows
-per round trip, building 100 instances at a time; without it, psycopg receives the
-whole result and Django builds every instance before the loop body runs once.
+per round trip, building each instance as the loop reaches its row; without it,
+psycopg receives the whole result and Django builds every instance before the loop body
+runs once.
 
 The first three give the same bytes: compact JSON (``{"id":1,"name":"..."}``, items
 separated by ``,``), ``application/json``. ``n`` is 1 to 100,000 (default 1,000). The
