@@ -24,7 +24,7 @@ so a learner sees which notebook to run.  Records read (``nb.record`` keys):
 The decisions, for an API of ``def`` views like the lab's:
   interface    WSGI (gunicorn's sync worker) when it serves a def view at least as fast
                as uvicorn (01), else ASGI (gunicorn with uvicorn-worker's UvicornWorker);
-  workers      the count 02 recorded as best for that worker class;
+  workers      the count 02 recorded for that worker class (the fewest within 5% of its best);
   middleware   the guide's minimal stack when it beats startproject's by 5% or more
                under that interface's server (05), else the default;
   cache        the faster shared Redis backend when it serves 10% or more over no cache
@@ -32,7 +32,8 @@ The decisions, for an API of ``def`` views like the lab's:
   connections  the policy that served the most under that server (08), leaving out
                CONN_MAX_AGE=60 under ASGI when 08 saw it hold more connections as the
                requests grew (a leak); the pool's size: the smallest 08 measured whose
-               worst wait stayed under 1 ms (a tenth of the budget).
+               worst wait stayed under 1 ms (a tenth of the budget) under ASGI; 1 under
+               gunicorn's sync worker (one request at a time per process).
 """
 
 from __future__ import annotations
@@ -187,12 +188,17 @@ def _workers(records: Mapping[str, Mapping[str, Any]], choices: list[Choice], in
         return n
     sweep = _get(records, nb, "sync sweep rps") if which == "sync" else None
     where = f"{cores} core" + ("s" if cores > 1 else "")
-    text = f"notebook 02's best count of {which} workers on the {where} the lab gives the server"
+    # 02 records the fewest workers within 5% of its sweep's best, not the sweep's maximum.
+    text = (f"notebook 02's choice of {which} workers on the {where} the lab gives the server: "
+            + ("the fewest within 5% of the best throughput it measured" if which == "sync" else
+               "the formula's count when its processes served at least 1/0.95 times one process's requests "
+               "per CPU-second, else one"))
     if isinstance(sweep, Mapping) and sweep:
         points = sorted(((int(k), v) for k, v in sweep.items() if str(k).isdigit() and _number(v)),
                         key=lambda kv: kv[0])
         if points:
-            text += " (its sweep, workers: req/s: " + ", ".join(f"{k}: {v:,.0f}" for k, v in points) + ")"
+            text += (" (its sweep on a view that waits 5 ms, workers: req/s: "
+                     + ", ".join(f"{k}: {v:,.0f}" for k, v in points) + ")")
     choices.append(Choice("workers", best, nb, text, True))
     return best
 
@@ -271,7 +277,16 @@ def _connections(records: Mapping[str, Mapping[str, Any]], choices: list[Choice]
             text += f"; left out CONN_MAX_AGE=60: {leak}"
         choices.append(Choice("connections", policy, nb, text, True))
     conn_max_age, pool = _POLICIES[policy]
-    size = _pool_size(records, choices, nb, pool, workers) if pool else None
+    if pool and interface == "wsgi":
+        # 08's bursts (8 requests at once) ran at a uvicorn worker; a sync worker serves one
+        # request at a time, so its process never holds two connections at once.
+        size = 1
+        choices.append(Choice("pool size", size, nb, "1 per worker: gunicorn's sync worker serves one "
+                              "request at a time, so a process never uses two connections at once "
+                              "(notebook 08's pool waits were measured at a uvicorn worker, 8 requests "
+                              "at once)", known))
+    else:
+        size = _pool_size(records, choices, nb, pool, workers) if pool else None
     if not pool:
         choices.append(Choice("pool size", "-", nb, "no pool: each worker keeps its own connection"
                               if conn_max_age else "no pool: a new connection per request", known))

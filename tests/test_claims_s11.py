@@ -95,3 +95,17 @@ EXAMPLES: Examples = {
 
 def test_section_11_rules() -> None:
     check_examples(EXAMPLES)
+
+
+def test_checklist_profiling_cost_is_stated_not_counted() -> None:
+    """Silk on every request lowers the measure while on; the checklist removes it after
+    profiling, so its step alone does not turn a raised measure into "depends"."""
+    from lessons.claims import CLAIMS, Records, evaluate
+
+    records = _waterfall(SLOW, HOLDS)
+    records[NB]["waterfall"].insert(3, {"step": "Profile with django-silk", "checklist": True, "measured": True,
+                                        "change": "down", "throughput change": "down"})
+    verdict = evaluate(CLAIMS["checklist"], Records(records))
+    assert verdict.verdict == "confirmed"
+    assert "while on, Profile with django-silk changed it: down (removed after profiling)" in verdict.evidence
+
