@@ -245,7 +245,7 @@ class HttpProcess:
         while len(self.processes()) - 1 < self._workers() and time.monotonic() < deadline:
             self._check_alive()
             time.sleep(0.05)
-        _settle(self.processes(), deadline)
+        settle(self.processes(), deadline)
 
     def _check_alive(self) -> None:
         assert self._proc is not None
@@ -333,8 +333,10 @@ class Upstream(HttpProcess):
         return {"LAB_UPSTREAM_DELAY_MS": str(self.delay_ms)}
 
 
-def _settle(processes: list[psutil.Process], deadline: float, busy: float = 0.25) -> None:
-    """Wait (bounded) until the server's processes stop burning CPU on start-up work."""
+def settle(processes: list[psutil.Process], deadline: float, busy: float = 0.25) -> None:
+    """Wait (bounded by ``deadline``, a ``time.monotonic()`` value) until ``processes``
+    together use less than ``busy`` of a core: a server's start-up work, or the queue a
+    load left it with, is done."""
     for p in processes:
         try:
             p.cpu_percent(None)

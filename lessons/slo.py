@@ -402,25 +402,10 @@ def idle(server: Any, *, below: float = 0.1, timeout: float = 15.0) -> float:
     """Wait until ``server``'s processes use less than ``below`` of a core (or ``timeout``
     seconds pass); returns the seconds waited.  A server left with a queue of requests
     keeps the core busy after its load stopped."""
-    import psutil
+    from lessons.server import settle
 
     t0 = time.monotonic()
-    procs = server.processes()
-    for p in procs:
-        try:
-            p.cpu_percent(None)
-        except psutil.Error:
-            pass
-    while time.monotonic() - t0 < timeout:
-        time.sleep(0.1)
-        busy = 0.0
-        for p in procs:
-            try:
-                busy += p.cpu_percent(None) / 100
-            except psutil.Error:
-                pass
-        if busy < below:
-            break
+    settle(server.processes(), t0 + timeout, busy=below)
     return time.monotonic() - t0
 
 
