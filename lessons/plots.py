@@ -10,6 +10,7 @@ saved, so they work headless (Agg) and in notebooks alike.
 * ``waterfall(steps, values)`` cumulative changes, one bar per step
 * ``capacity_waterfall(table)`` cumulative steps coloured by measured change (outside the
   repeats' spread), with each step's range
+* ``lines(series)``            one line per label through measured {x: y} points
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["percentiles", "latency_vs_rate", "throughput", "waterfall", "comparison", "bars",
-           "capacity_waterfall", "SLO_MS"]
+           "capacity_waterfall", "lines", "SLO_MS"]
 
 SLO_MS = 10.0
 _TICKS = ((0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"),
