@@ -12,10 +12,11 @@ How Django 6.1 runs a middleware under ASGI (``BaseHandler.load_middleware`` and
   chain below it is wrapped in ``async_to_sync`` and the middleware itself, called from
   the async layer above, in ``sync_to_async``: two thread hops per request.
 * ``async_capable = True`` only tells Django it may hand the middleware an async
-  ``get_response``. It makes no hop only if the middleware's per-request work then runs
-  on the event loop: its ``__call__`` must be a coroutine function (``async def``, or
-  ``markcoroutinefunction(self)`` when ``get_response`` is one) that awaits
-  ``get_response``, and any ``process_view`` or ``process_template_response`` it has
+  ``get_response`` (Django chooses the adapters, hence the hops, from the flags alone).
+  It makes no hop only if the middleware's per-request work then runs on the event
+  loop: its ``__call__`` must await ``get_response`` and be seen as a coroutine
+  function (``async def``, or ``markcoroutinefunction(self)`` when ``get_response`` is
+  one; otherwise ``convert_exception_to_response`` wraps it in its sync branch), and any ``process_view`` or ``process_template_response`` it has
   must be ``async def`` too (Django wraps a sync one in ``sync_to_async``).
   ``process_exception`` is always called synchronously, on exceptions only.
 * ``MiddlewareMixin`` (every middleware ``startproject`` installs) already declares
@@ -24,7 +25,9 @@ How Django 6.1 runs a middleware under ASGI (``BaseHandler.load_middleware`` and
   ``sync_to_async``: one hop per hook, per request, whatever the flags say.
 * The flags on a class whose ``__call__`` is plain sync code (the guide's, with the two
   lines added) are worse than none: Django hands it an async ``get_response``, it gets a
-  coroutine back instead of a response, and every request fails.
+  coroutine back instead of a response, ``response[...] = ...`` raises ``TypeError``,
+  Django's (sync) exception wrapper turns it into a 500 response, and the async handler
+  then fails awaiting that response: every request fails.
 
 ``ServerTimingMiddleware`` is written as Django's docs show ("Asynchronous support" in
 the middleware topic): it adds no hop under ASGI and none under WSGI.
@@ -44,7 +47,8 @@ class GuideTimingMiddleware:
     hop into it and an ``async_to_sync`` hop back onto the event loop for the rest of
     the chain; it runs an ``import`` statement on every call (a ``sys.modules`` lookup
     once imported); and its ``X-Request-Duration`` header is a non-standard name, in
-    seconds rounded to the millisecond, which browsers' developer tools do not show.
+    seconds rounded to the millisecond, which browsers' developer tools list among the
+    response headers but not in the request's timing breakdown.
     """
 
     def __init__(self, get_response):
@@ -63,7 +67,8 @@ class GuideTimingFlagsMiddleware(GuideTimingMiddleware):
     """The guide's class with ``sync_capable = async_capable = True`` added and nothing
     else: under ASGI Django passes it an async ``get_response``, whose call returns a
     coroutine, so ``response['X-Request-Duration'] = ...`` raises ``TypeError`` on every
-    request. Under WSGI it works (Django runs the chain synchronously)."""
+    request (turned into a 500 response that the async handler then cannot await: a
+    second ``TypeError``). Under WSGI it works (Django runs the chain synchronously)."""
 
     sync_capable = True
     async_capable = True
