@@ -148,8 +148,8 @@ def _best_sync_workers(sweep: Any) -> Exercise:
         return share >= 0.95, f"{answer} workers reached {share:.0%} of the best throughput."
 
     return Exercise(
-        "best-sync-workers", "How many sync workers served the most requests per second on your "
-        "machine's one server core? (Any count within 5% of the best is accepted: the curve is flat "
+        "best-sync-workers", "How many sync workers served the most requests per second on the "
+        "server's core? (Any count within 5% of the best is accepted: the curve is flat "
         "near its top.)", checker=near_best,
         hint="Look at the sync workers' curve in the throughput plot: where does it stop rising?",
         solution="The worker count of the row with the highest rps in the sync sweep table.")
@@ -190,9 +190,10 @@ def _asgi_stack_cost(total_asgi_us: float) -> Exercise:
         hint="In the table of whole stacks (after the per-middleware plot), subtract the 'none' row "
              "from the 'default' row, ASGI column; or add up the ASGI column of the per-middleware "
              "table.",
-        solution=f"About {total_asgi_us:,.0f} us: stacks.loc['default', 'ASGI us per request'] - "
-                 "stacks.loc['none', 'ASGI us per request'] (this run's paired median, checked "
-                 "within 25%).")
+        solution=f"About {total_asgi_us:,.0f} us, the median over the rounds of default minus none "
+                 "taken within each round; stacks.loc['default', 'ASGI us per request'] - "
+                 "stacks.loc['none', 'ASGI us per request'] (the difference of the two medians) "
+                 "comes within 25% of it.")
 
 
 # -- 06 -------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def _fastest(rps_by_framework: Any, items: int) -> Exercise:
     """``rps_by_framework``: req/s by framework name at the largest payload."""
     return Exercise(
         "fastest", f"At {items:,} items, which endpoint served the most requests per second? Answer "
-        "with its name as in the race table (raw, ninja, drf, raw-orjson, ninja-orjson).",
+        f"with its name as in the race table ({', '.join(map(str, rps_by_framework.index))}).",
         expected=str(rps_by_framework.idxmax()),
         hint=f"Look at the rows for {items:,} items in the race table (column rps), or at the req/s "
              "panel of the last race figure.",
@@ -230,8 +231,8 @@ def _pool_connections(per_process: int) -> Exercise:
         "pool-connections", "A deployment runs 3 gunicorn sync workers with OPTIONS={\"pool\": True}. "
         "How many connections does PostgreSQL hold for it once every worker has served a request?",
         expected=3 * per_process,
-        hint="Experiment 2: how many connections did one worker with Django's pool hold, after 20 "
-             "requests and after the load? Each worker process has its own pool.",
+        hint="Experiment 2's table: how many connections did one worker with Django's pool hold, "
+             "early on and after the load? Each worker process has its own pool.",
         solution=f"3 x {per_process} = {3 * per_process}: each process opens its own psycopg_pool at "
                  "its first query, and opening the pool opens its min_size connections (psycopg_pool's "
                  "default 4, which is also its max_size).")
@@ -243,11 +244,11 @@ def _pool_connections(per_process: int) -> Exercise:
 def _first_byte(first_byte_ms: Any) -> Exercise:
     """``first_byte_ms``: first-byte time by endpoint, under ASGI, at the largest size."""
     return Exercise(
-        "first-byte", "Under uvicorn (ASGI), which endpoint sent its first byte soonest for the "
-        "largest response? Answer JsonResponse, stream, sync generator or stream, async generator.",
+        "first-byte", "Under uvicorn (ASGI), which endpoint sent the first byte of its body soonest "
+        "for the largest response? Answer JsonResponse, stream, sync generator or stream, async generator.",
         expected=str(first_byte_ms.idxmin()),
-        hint="Look at the first-byte column of the ASGI rows.",
-        solution="The ASGI row with the smallest first-byte time.")
+        hint="Look at the first-body-byte column of the ASGI rows.",
+        solution="The ASGI row with the smallest first-body-byte time.")
 
 
 # -- 10 -------------------------------------------------------------------------------

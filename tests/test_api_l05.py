@@ -24,16 +24,9 @@ from lessons import microbench, probes
 from lessons.counters import per_request
 from lessons.profile import Profile
 
+from startproject import DEFAULT_MIDDLEWARE
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STACK = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 MIXIN = "lab.middleware.MixinTimingMiddleware"
 FLAGS = "lab.middleware.GuideTimingFlagsMiddleware"
 JSON = {"Content-Type": "application/json"}
@@ -122,9 +115,9 @@ def test_the_guides_class_with_the_flags_cannot_serve_under_asgi(lab):
 
 
 def test_middleware_microbench_counts_one_hop_per_hook(lab):
-    result = microbench.run(lab, "middleware", stack=DEFAULT_STACK, rounds=2, n_wsgi=2, n_asgi=2,
+    result = microbench.run(lab, "middleware", stack=DEFAULT_MIDDLEWARE, rounds=2, n_wsgi=2, n_asgi=2,
                             count={"flags": [FLAGS], "mixin": [MIXIN]})
-    assert result["configs"][0] == "none" and len(result["configs"]) == len(DEFAULT_STACK) + 1
+    assert result["configs"][0] == "none" and len(result["configs"]) == len(DEFAULT_MIDDLEWARE) + 1
     assert all(len(row) == len(result["configs"]) for row in result["wsgi"] + result["asgi"])
     steps = microbench.middleware_steps(result)
     hooks = {"SecurityMiddleware": 2, "SessionMiddleware": 2, "CommonMiddleware": 2, "CsrfViewMiddleware": 3,

@@ -25,6 +25,8 @@ import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from startproject import DEFAULT_MIDDLEWARE
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab_project"
 SETTINGS = LAB / "lab" / "settings.py"
@@ -36,15 +38,6 @@ DATABASE_URL_FORMS = (
 )
 PG_URL = "postgresql://lab:secret@127.0.0.1:5432/lab"
 
-DEFAULT_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 MINIMAL_MIDDLEWARE = DEFAULT_MIDDLEWARE[:3]
 
 
