@@ -10,12 +10,12 @@ verdict is "not measured", never a guess.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["VERDICTS", "Claim", "Verdict", "Records", "Missing", "CLAIMS", "claim",
-           "confirmed", "refuted", "depends", "not_measured", "evaluate", "raised"]
+           "confirmed", "refuted", "depends", "not_measured", "by_server", "evaluate", "raised"]
 
 VERDICTS = ("confirmed", "refuted", "depends", "not measured")
 
@@ -50,6 +50,19 @@ def depends(evidence: str, *, when: str) -> Verdict:
 
 def not_measured(evidence: str) -> Verdict:
     return Verdict("not measured", evidence)
+
+
+def by_server(holds: Sequence[str], names: Mapping[str, str], why_not: Mapping[str, str],
+              evidence: str) -> Verdict:
+    """A claim measured under two servers (``names``: server -> how the evidence names it):
+    confirmed where it ``holds`` under both, refuted under neither, and otherwise depends,
+    on the server, with why it fails under the other (``why_not[server]``)."""
+    if set(holds) >= set(names):
+        return confirmed(evidence)
+    if not holds:
+        return refuted(evidence)
+    (other,) = (s for s in names if s not in holds)
+    return depends(evidence, when=f"under {names[holds[0]]} only; under {names[other]} {why_not[other]}")
 
 
 class Missing(LookupError):

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lessons.claims._rules import Records, Verdict, claim, confirmed, depends, raised, refuted
+from lessons.claims._rules import Records, Verdict, by_server, claim, confirmed, depends, raised, refuted
 
 NB = "08_db_connections"
 
@@ -90,12 +90,7 @@ def conn_max_age(r: Records) -> Verdict:
                      f"{seq[server]['CONN_MAX_AGE=0']:.1f} ms), {_n(kept, 'connection')} held after "
                      f"{served:,} requests ({_n(procs[server], 'process')})")
     text = f"a new connection costs {cost:.1f} ms; " + "; ".join(parts)
-    if len(helps) == 2:
-        return confirmed(text)
-    if not helps:
-        return refuted(text)
-    other = ASGI if helps == [WSGI] else WSGI
-    return depends(text, when=f"under {NAMES[helps[0]]} only; under {NAMES[other]} {why_not[other]}")
+    return by_server(helps, NAMES, why_not, text)
 
 
 @claim("conn-health-checks", section=8, notebook=NB,

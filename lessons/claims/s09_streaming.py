@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lessons.claims._rules import Records, Verdict, claim, confirmed, depends, refuted
+from lessons.claims._rules import Records, Verdict, by_server, claim
 
 NB = "09_streaming"
 
@@ -31,15 +31,6 @@ GUIDE, WHOLE, ASYNC = "stream, sync generator", "JsonResponse", "stream, async g
 
 def _mb(value: float) -> str:
     return f"{value:.3g} MB"
-
-
-def _split(ok: list[str], why_not: dict[str, str], text: str) -> Verdict:
-    if len(ok) == 2:
-        return confirmed(text)
-    if not ok:
-        return refuted(text)
-    other = ASGI if ok == [WSGI] else WSGI
-    return depends(text, when=f"under {NAMES[ok[0]]} only; under {NAMES[other]} {why_not[other]}")
 
 
 @claim("streaming-large-responses", section=9, notebook=NB,
@@ -70,7 +61,7 @@ def streaming_large_responses(r: Records) -> Verdict:
     text = (f"{big['items']:,} items, the guide's sync generator: " + "; ".join(parts)
             + f"; an async generator under uvicorn: first body byte after "
               f"{big[ASGI][ASYNC]['first byte ms']:,.1f} ms")
-    return _split(ok, why_not, text)
+    return by_server(ok, NAMES, why_not, text)
 
 
 def _saves(pair: Mapping[str, Any]) -> bool:
@@ -101,4 +92,4 @@ def iterator_large_querysets(r: Records) -> Verdict:
                      f"({it['total ms']:,.0f} ms against {whole['total ms']:,.0f} ms for the whole body)")
     text = (f"the guide's view over {m['items']:,} items, peak memory growth with iterator(chunk_size=100) "
             f"and over the evaluated queryset: " + "; ".join(parts))
-    return _split(ok, why_not, text)
+    return by_server(ok, NAMES, why_not, text)
