@@ -41,7 +41,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from lessons import load
+    from lessons.measure import launch as load
 
     headers = {}
     for h in args.header:

@@ -230,7 +230,8 @@ class Calibration:
 def calibrate(*, duration: float = 3.0, warmup: float = 1.0, low_rate: float = 200.0,
               connections: tuple[int, ...] = (16, 64), progress: bool = False) -> Calibration:
     """Measure the load generator against the trivial server on this machine."""
-    from lessons import cpus, load
+    from lessons import cpus
+    from lessons.measure import launch as load
 
     plan = cpus.plan()
     warnings: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
-import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lessons import config, cpus
+from lessons.measure.machine import pins as _pins
 
 __all__ = ["Check", "checks", "main"]
 
@@ -32,15 +32,6 @@ class Check:
     status: str
     detail: str
     fix: str = ""
-
-
-def _pins() -> dict[str, str]:
-    pins = {}
-    for line in (config.REPO / "requirements.txt").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;#]+)", line.strip())
-        if m:
-            pins[m.group(1)] = m.group(3)
-    return pins
 
 
 def check_python() -> Check:

@@ -24,8 +24,9 @@ from lessons.server import HttpProcess, LabServer, Upstream
 from lessons.services import Progress, SeedSizes, Services
 
 if TYPE_CHECKING:
-    from lessons.load import Run
-    from lessons.results import Capacity, Comparison
+    from lessons.measure.capacity import Capacity
+    from lessons.measure.comparison import Comparison
+    from lessons.measure.result import Run
 
 __all__ = ["Lab"]
 
@@ -106,8 +107,8 @@ class Lab:
         """Each profile's server in turn, loaded at each number of ``connections``
         (closed loop); one row per run (a DataFrame with a ``config`` column).  ``path``
         may differ per profile (a mapping label -> path)."""
-        from lessons.load import arun
-        from lessons.results import table
+        from lessons.measure.launch import arun
+        from lessons.measure.result import table
 
         load.setdefault("duration", config.by_speed(3.0, 1.0))
         load.setdefault("warmup", config.by_speed(1.0, 0.5))
@@ -122,14 +123,14 @@ class Lab:
 
     async def bench(self, profile: Profile | str | None, path: str, **load: Any) -> Run:
         """One load run against a fresh server for ``profile`` (started and stopped)."""
-        from lessons.load import arun
+        from lessons.measure.launch import arun
 
         with self.serve(profile) as srv:
             return await arun(srv.url + path, **load)
 
     async def capacity(self, profile: Profile | str | None, path: str, **search: Any) -> Capacity:
         """The highest open-loop rate at which ``profile`` holds p99 under the SLO."""
-        from lessons.results import afind_slo_capacity
+        from lessons.measure.capacity import afind_slo_capacity
 
         with self.serve(profile) as srv:
             return await afind_slo_capacity(srv.url, path=path, **search)
@@ -233,7 +234,7 @@ class Servers(dict[str, LabServer]):
     async def compare(self, path: str, **load: Any) -> Comparison:
         """Load every server on ``path``, A,B,A,B...; ``load``: repeats, connections,
         rate, duration, warmup... (see ``results.compare``)."""
-        from lessons.results import acompare
+        from lessons.measure.comparison import acompare
 
         return await acompare(self.urls, path=path, **load)
 

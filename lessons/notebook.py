@@ -168,7 +168,7 @@ class Notebook:
 
 
 def _machine() -> dict[str, Any]:
-    from lessons.results import machine_facts
+    from lessons.measure.machine import machine_facts
 
     return machine_facts()
 

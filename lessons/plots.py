@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lessons.load import Run
+from lessons.measure.result import Run
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -129,7 +129,7 @@ def summary(df: pd.DataFrame, guide: Mapping[str, float]) -> pd.DataFrame:
     than any SLO."""
     import pandas as pd
 
-    from lessons.slo import quantile_bounds
+    from lessons.measure.bounds import quantile_bounds
 
     import numpy as np
 

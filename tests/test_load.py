@@ -19,8 +19,10 @@ import numpy as np
 import psutil
 import pytest
 
-from lessons import config, load, results
-from lessons.load import Run
+from lessons import config
+from lessons.measure import capacity, comparison, launch, log, merge
+from lessons.measure.result import Run, table
+from lessons.measure.spec import LoadSpec
 from stub_server import StubServer
 
 # The stub's delays are lower bounds, but the SLO searches and the closed/open-loop
@@ -58,8 +60,8 @@ def nothing_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_closed_and_open_loop_report_the_injected_delays() -> None:
     # Every request 2 ms, every 50th 50 ms: p50 ~ 2 ms, p99 (2% slow) ~ 50 ms.
     with StubServer(delay_ms=2, slow_every=50, slow_ms=50) as stub:
-        closed = load.run(stub.url, connections=4, duration=1.5, warmup=0.3)
-        opened = load.run(stub.url, rate=300, duration=1.5, warmup=0.3)
+        closed = launch.run(stub.url, connections=4, duration=1.5, warmup=0.3)
+        opened = launch.run(stub.url, rate=300, duration=1.5, warmup=0.3)
     for r in (closed, opened):
         assert r.errors == r.non_2xx == r.dropped == 0, r.summary()
         # No request is faster than its injected delay; the 2% slow ones set the p99 and
@@ -83,8 +85,8 @@ def test_coordinated_omission_shows_in_open_loop_only() -> None:
     # stall waits for its end, ~10% of requests, so p99 ~ 90 ms.  Closed loop with one
     # connection: one request per stall among thousands, so p99 stays small.
     with StubServer(stall_ms=100, stall_every_s=1.0) as stub:
-        opened = load.run(stub.url, rate=400, duration=3.0, warmup=0.5)
-        closed = load.run(stub.url, connections=1, duration=3.0, warmup=0.5)
+        opened = launch.run(stub.url, rate=400, duration=3.0, warmup=0.5)
+        closed = launch.run(stub.url, connections=1, duration=3.0, warmup=0.5)
         stalls = stub.stats()["stalls"]
     assert stalls >= 6
     assert opened.errors == opened.dropped == 0, opened.summary()
@@ -105,7 +107,7 @@ def test_errors_timeouts_and_non_2xx_are_counted_exactly(mode: str) -> None:
     # No warm-up: every request the stub numbers is a measured one.
     with StubServer(status_every=10, reset_every=23, hang_every=37) as stub:
         kw = {"connections": 4} if mode == "closed" else {"rate": 300.0}
-        r = load.run(stub.url, duration=1.0, warmup=0.0, timeout=0.3, **kw)
+        r = launch.run(stub.url, duration=1.0, warmup=0.0, timeout=0.3, **kw)
         s = stub.stats()
     assert s["requests"] > 100 and s["status"] and s["reset"] and s["hung"], s
     assert r.requests == s["requests"], (r.summary(), s)
@@ -124,8 +126,8 @@ def test_open_loop_counts_dropped_requests_never_silently() -> None:
     # 2 connections, 50 ms per request: 40 req/s served of 200 offered.  Every scheduled
     # request is a response, an error, a timeout or a drop.
     with StubServer(delay_ms=50) as stub:
-        r = load.run(stub.url, rate=200, duration=1.0, warmup=0.0, timeout=0.3,
-                     max_connections=2)
+        r = launch.run(stub.url, rate=200, duration=1.0, warmup=0.0, timeout=0.3,
+                       max_connections=2)
     assert r.dropped > 0 and not r.valid
     assert r.requests + r.dropped == r.meta["scheduled"]
     assert abs(r.meta["scheduled"] - 200) <= 1
@@ -135,7 +137,7 @@ def test_open_loop_counts_dropped_requests_never_silently() -> None:
 
 def test_two_processes_merge_raw_samples() -> None:
     with StubServer(delay_ms=1) as stub:
-        r = load.run(stub.url, connections=4, duration=1.0, warmup=0.0, processes=2)
+        r = launch.run(stub.url, connections=4, duration=1.0, warmup=0.0, processes=2)
         s = stub.stats()
     assert r.meta["processes"] == 2
     assert r.requests == s["requests"] == len(r.samples_ms)
@@ -144,8 +146,8 @@ def test_two_processes_merge_raw_samples() -> None:
 
 def test_paths_are_cycled_and_headers_sent() -> None:
     with StubServer() as stub:
-        r = load.run(stub.url, connections=3, duration=0.5, warmup=0.0,
-                     paths=["/a", "/b?x=1", "/c"], headers={"X-Lab": "yes"})
+        r = launch.run(stub.url, connections=3, duration=0.5, warmup=0.0,
+                       paths=["/a", "/b?x=1", "/c"], headers={"X-Lab": "yes"})
         s = stub.stats()
     assert set(s["paths"]) == {"/a", "/b?x=1", "/c"}
     counts = sorted(s["paths"].values())
@@ -157,9 +159,9 @@ def test_bad_arguments_fail_before_anything_starts() -> None:
     for kwargs in ({"rate": 0}, {"connections": 0}, {"duration": 0}, {"paths": ["x"]},
                    {"processes": 4, "connections": 2}, {"arrival": "bursty", "rate": 5}):
         with pytest.raises(ValueError):
-            load.run("http://127.0.0.1:1/", **kwargs)
+            launch.run("http://127.0.0.1:1/", **kwargs)
     with pytest.raises(ValueError):
-        load.run("https://example.com/")
+        launch.run("https://example.com/")
 
 
 def test_merging_never_averages_percentiles() -> None:
@@ -176,10 +178,11 @@ def test_merging_never_averages_percentiles() -> None:
                 "wall_window_s": 1.0, "cpu_total_s": 0.2, "pinned": True,
                 "loop": "uvloop", "precise_timer": True}
 
-    spec = load._spec("http://127.0.0.1:1/", 2, None, 1.0, 0.0, 1.0, None, None, 2, 8,
-                      "uniform")
-    r = load._merge(spec, [worker(fast), worker(slow)], label="", url="", plan=cpus.plan(),
-                    cpu_delta={}, elapsed=1.0)
+    spec = LoadSpec.parse("http://127.0.0.1:1/", connections=2, rate=None, duration=1.0,
+                          warmup=0.0, timeout=1.0, paths=None, headers=None, processes=2,
+                          max_connections=8, arrival="uniform")
+    r = merge.merge(spec, [worker(fast), worker(slow)], label="", url="", plan=cpus.plan(),
+                      cpu_delta={}, elapsed=1.0)
     assert r.requests == 1000
     assert r.p50_ms == pytest.approx(1.0)
     assert r.p99_ms == pytest.approx(1.0)        # 990 of 1000 samples are 1 ms
@@ -194,7 +197,7 @@ def test_merging_never_averages_percentiles() -> None:
 def test_a_hanging_server_is_bounded_and_counted() -> None:
     with StubServer(hang_every=1) as stub:
         t0 = time.monotonic()
-        r = load.run(stub.url, connections=2, duration=1.0, warmup=0.2, timeout=0.5)
+        r = launch.run(stub.url, connections=2, duration=1.0, warmup=0.2, timeout=0.5)
         elapsed = time.monotonic() - t0
     assert elapsed <= 0.2 + 1.0 + 0.5 + 5.0
     assert r.requests > 0 and r.timeouts == r.errors == r.requests
@@ -205,7 +208,7 @@ def test_a_closed_port_is_bounded_and_counted() -> None:
     with StubServer() as stub:
         url = stub.url
     t0 = time.monotonic()
-    r = load.run(url, rate=100, duration=0.5, warmup=0.0, timeout=0.5)
+    r = launch.run(url, rate=100, duration=0.5, warmup=0.0, timeout=0.5)
     elapsed = time.monotonic() - t0
     assert elapsed <= 0.5 + 0.5 + 5.0
     assert r.requests == r.errors == r.connect_errors > 0 and r.timeouts == 0
@@ -235,8 +238,8 @@ def test_cli_bench_json_prints_exactly_the_keys() -> None:
 
 def test_compare_interleaves_repeats_and_saves_every_run(tmp_path: Path) -> None:
     with StubServer() as fast, StubServer(busy_ms=2) as slow:
-        cmp = results.compare({"fast": fast.url, "slow": slow.url}, path="/p", repeats=2,
-                              connections=4, duration=0.5, warmup=0.2, progress=False)
+        cmp = comparison.compare({"fast": fast.url, "slow": slow.url}, path="/p", repeats=2,
+                                 connections=4, duration=0.5, warmup=0.2, progress=False)
     assert [r.label for r in cmp.runs] == ["fast", "slow", "fast", "slow"]
     assert all(r.url.endswith(":%d/p" % (fast.port if r.label == "fast" else slow.port))
                for r in cmp.runs)
@@ -246,14 +249,14 @@ def test_compare_interleaves_repeats_and_saves_every_run(tmp_path: Path) -> None
     # 2 ms of CPU per request caps "slow" at 500 req/s; "fast" is far above
     assert cmp.ratio("rps", "slow", "fast") < 0.5
     assert s.loc["slow", "rps_min"] <= s.loc["slow", "rps"] <= s.loc["slow", "rps_max"]
-    assert len(results.table(cmp.runs)) == 4
+    assert len(table(cmp.runs)) == 4
     saved = Path(os.environ["LAB_RESULTS"]) / "runs.jsonl"
     recs = [json.loads(line) for line in saved.read_text().splitlines()]
     assert [r["label"] for r in recs] == ["fast", "slow", "fast", "slow"]
     facts = recs[0]["machine"]
     assert facts["cpu_count"] and facts["python"] and "django" in facts["packages"]
     assert recs[0]["pinning"]
-    assert len(results.saved()) == 4
+    assert len(log.saved()) == 4
 
 
 def test_saving_never_fails_a_run(tmp_path: Path) -> None:
@@ -263,7 +266,7 @@ def test_saving_never_fails_a_run(tmp_path: Path) -> None:
             samples_ms=np.array([1.0]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert results.save(r, directory=blocker / "sub") is None
+        assert log.save(r, directory=blocker / "sub") is None
     assert any("not saved" in str(w.message) for w in caught)
 
 
@@ -271,9 +274,9 @@ def test_slo_capacity_is_bounded_by_the_server() -> None:
     # 2 ms of CPU per request: no rate above 500 req/s can meet any SLO for long (the
     # queue grows without bound); at 100 req/s a 50 ms SLO holds even on a noisy machine.
     with StubServer(busy_ms=2) as stub:
-        cap = results.find_slo_capacity(stub.url, slo_ms=50, low=100, high=4000,
-                                         duration=0.6, warmup=0.2, max_steps=6,
-                                         precision=0.3, progress=False)
+        cap = capacity.find_slo_capacity(stub.url, slo_ms=50, low=100, high=4000,
+                                          duration=0.6, warmup=0.2, max_steps=6,
+                                          precision=0.3, progress=False)
     assert 0 < cap.rate <= 500 * 1.1, cap.table()
     assert 1 <= len(cap.probes) <= 6 and len(cap.passed) == len(cap.probes)
     assert not all(cap.passed)
@@ -284,9 +287,9 @@ def test_slo_capacity_is_bounded_by_the_server() -> None:
 def test_slo_capacity_searches_down_to_the_floor_when_low_is_too_high() -> None:
     # 2 ms of CPU per request: 2,000 req/s cannot meet the SLO, so the search halves.
     with StubServer(busy_ms=2) as stub:
-        cap = results.find_slo_capacity(stub.url, slo_ms=50, low=2000, high=4000, floor=50,
-                                         duration=0.5, warmup=0.2, max_steps=6,
-                                         precision=0.3, progress=False)
+        cap = capacity.find_slo_capacity(stub.url, slo_ms=50, low=2000, high=4000, floor=50,
+                                          duration=0.5, warmup=0.2, max_steps=6,
+                                          precision=0.3, progress=False)
     assert cap.passed[0] is False and cap.probes[0].rate == 2000
     assert 0 < cap.rate <= 500 * 1.1, cap.table()
     assert cap.probes[1].rate == 1000
@@ -305,8 +308,8 @@ def test_together_holds_a_delayed_request_until_the_burst_is_in() -> None:
 
 def test_slo_capacity_is_zero_when_even_the_lowest_rate_fails() -> None:
     with StubServer(delay_ms=20) as stub:
-        cap = results.find_slo_capacity(stub.url, slo_ms=10, low=20, duration=0.5,
-                                         warmup=0.1, max_steps=3, progress=False)
+        cap = capacity.find_slo_capacity(stub.url, slo_ms=10, low=20, duration=0.5,
+                                          warmup=0.1, max_steps=3, progress=False)
     assert cap.rate == 0 and len(cap.probes) == 1
     assert any("lowest rate" in w for w in cap.warnings)
 
@@ -333,7 +336,7 @@ def test_plots_draw_headless() -> None:
 
     a = [_fake("A", None, 1.0, 1), _fake("A", None, 1.1, 2)]
     b = [_fake("B", None, 3.0, 3), _fake("B", None, 2.8, 4)]
-    cmp = results._comparison([a[0], b[0], a[1], b[1]], ["A", "B"], "A")
+    cmp = comparison.summarise([a[0], b[0], a[1], b[1]], ["A", "B"], "A")
     ax = plots.percentiles(cmp)
     assert ax.get_xscale() == "log"
     assert "99%" in [t.get_text() for t in ax.get_xticklabels()]
@@ -341,9 +344,9 @@ def test_plots_draw_headless() -> None:
     ax = plots.throughput(cmp)
     assert len(ax.patches) == 2
     probes = [_fake("p", rate, 1 + rate / 500, int(rate)) for rate in (100, 200, 400, 800)]
-    cap = results.Capacity(rate=400, slo_ms=10, quantile=0.99, probes=probes,
-                           passed=[True, True, True, False], client_limited=False,
-                           elapsed_s=4.0)
+    cap = capacity.Capacity(rate=400, slo_ms=10, quantile=0.99, probes=probes,
+                            passed=[True, True, True, False], client_limited=False,
+                            elapsed_s=4.0)
     ax = plots.latency_vs_rate(cap)
     assert ax.get_xscale() == "log"
     ax.figure.canvas.draw()
@@ -363,7 +366,7 @@ def test_arun_leaves_the_callers_event_loop_free() -> None:
                 ticks += 1
 
         ticker = asyncio.create_task(tick())
-        r = await load.arun(url, connections=2, duration=0.5, warmup=0.0, save=False)
+        r = await launch.arun(url, connections=2, duration=0.5, warmup=0.0, save=False)
         ticker.cancel()
         return r, ticks
 
