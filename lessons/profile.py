@@ -4,37 +4,23 @@ A notebook experiment is "this profile, under this server, with this load".  A p
 immutable so that a run can always say exactly what it measured; ``replace`` gives a
 variant, and ``env`` renders the ``LAB_*`` variables the lab Django project reads (the
 project never imports this package: the environment is the whole contract).
+
+The knobs' names and the rules between them are the project's knob table
+(``lab_project/lab/knobs.py``, which settings.py reads too); the server kinds are
+``lessons.server_kinds``.  This module only applies them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["Profile", "ProfileError", "SERVER_KINDS", "PRESETS"]
+from lab_project.lab import knobs
+from lessons.server_kinds import SERVER_KINDS
 
-# Server kind -> the interface it speaks.  The launch details live in lessons.server.
-SERVER_KINDS: dict[str, str] = {
-    "gunicorn-sync": "wsgi",
-    "gunicorn-gthread": "wsgi",
-    "granian-wsgi": "wsgi",
-    "uwsgi": "wsgi",
-    "uvicorn": "asgi",
-    "gunicorn-uvicorn": "asgi",
-    "gunicorn-asgi": "asgi",
-    "granian-asgi": "asgi",
-    "hypercorn": "asgi",
-    "daphne": "asgi",
-}
-THREADED = ("gunicorn-gthread", "granian-wsgi", "uwsgi")  # the kinds where threads apply
-MIDDLEWARE_PRESETS = ("default", "minimal", "none")
-CACHES = ("none", "locmem", "django-redis", "redis")
-DATABASES = ("postgres", "sqlite")
-PROFILERS = ("none", "silk", "pyinstrument", "debug-toolbar")
-_DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+__all__ = ["Profile", "ProfileError", "SERVER_KINDS", "PRESETS"]
 
 
 class ProfileError(ValueError):
@@ -88,65 +74,52 @@ class Profile:
     KNOBS: ClassVar[tuple[str, ...]]
 
     def __post_init__(self) -> None:
-        if self.server not in SERVER_KINDS:
-            raise ProfileError(
-                f"Unknown server kind {self.server!r}: use one of {', '.join(SERVER_KINDS)}."
-            )
-        _int_at_least("workers", self.workers, 1)
-        _int_at_least("threads", self.threads, 1)
-        if self.threads > 1 and self.server not in THREADED:
-            raise ProfileError(
-                f"threads={self.threads} only applies to {', '.join(THREADED)}; "
-                f"use one of those servers or threads=1."
-            )
-        if self.server == "daphne" and self.workers != 1:
-            raise ProfileError("daphne runs a single process: use workers=1 with daphne.")
-        if self.middleware not in MIDDLEWARE_PRESETS:
-            bad = [m for m in self.middleware.split(",") if not _DOTTED.match(m.strip())]
-            if bad or not self.middleware.strip():
+        self._check_server()
+        if self.middleware not in knobs.MIDDLEWARE_PRESETS:
+            paths = [m.strip() for m in self.middleware.split(",")]
+            if not all(knobs.DOTTED_PATH.fullmatch(m) for m in paths):
+                presets = ", ".join(f"'{name}'" for name in knobs.MIDDLEWARE_PRESETS)
                 raise ProfileError(
-                    f"Bad middleware {self.middleware!r}: use 'default', 'minimal', 'none' "
+                    f"Bad middleware {self.middleware!r}: use {presets} "
                     f"or a comma-separated list of dotted paths."
                 )
-        _one_of("cache", self.cache, CACHES)
-        _one_of("database", self.database, DATABASES)
-        _one_of("profiler", self.profiler, PROFILERS)
-        if self.profiler == "debug-toolbar" and not self.debug:
-            raise ProfileError("The debug toolbar only runs with DEBUG on: set debug=True or pick another profiler.")
+        _one_of("cache", self.cache, knobs.CACHES)
+        _one_of("database", self.database, knobs.DATABASES)
+        _one_of("profiler", self.profiler, knobs.PROFILERS)
         if self.conn_max_age is not None:
             _int_at_least("conn_max_age", self.conn_max_age, 0)
-        _bool("db_pool", self.db_pool)
-        _bool("dj_db_conn_pool", self.dj_db_conn_pool)
-        _bool("conn_health_checks", self.conn_health_checks)
-        _bool("debug", self.debug)
-        _bool("instrument", self.instrument)
+        for name in ("db_pool", "dj_db_conn_pool", "conn_health_checks", "debug", "instrument"):
+            _bool(name, getattr(self, name))
         if self.db_pool_size is not None:
             _int_at_least("db_pool_size", self.db_pool_size, 1)
-        if self.db_pool and self.database != "postgres":
-            raise ProfileError("db_pool needs database='postgres': SQLite has no pool in Django.")
-        if self.db_pool and self.conn_max_age != 0:
-            raise ProfileError(
-                "Django's pool requires conn_max_age=0 (the pool keeps the connections): "
-                "set conn_max_age=0 or db_pool=False."
-            )
-        if self.dj_db_conn_pool:
-            if self.database != "postgres":
-                raise ProfileError("dj_db_conn_pool needs database='postgres': the guide sets it up for PostgreSQL.")
-            if self.db_pool:
-                raise ProfileError("dj_db_conn_pool and db_pool are two pools: choose one.")
-            if self.conn_max_age != 0:
-                raise ProfileError(
-                    "dj_db_conn_pool needs conn_max_age=0: Django hands the connection back to the "
-                    "pool only when it closes it after a request."
-                )
         _int_at_least("statement_timeout_ms", self.statement_timeout_ms, 0)
-        if self.statement_timeout_ms and self.database != "postgres":
-            raise ProfileError("statement_timeout_ms needs database='postgres': SQLite has no statement timeout.")
+        for rule in knobs.broken_rules(vars(self), profile=True)[:1]:
+            raise ProfileError(rule.message)
         if not all(isinstance(a, str) for a in self.server_args):
             raise ProfileError("server_args must be a tuple of strings, e.g. ('--max-requests', '1000').")
         for key, _ in self.extra_env:
             if not key.startswith("LAB_"):
                 raise ProfileError(f"extra_env key {key!r} must start with LAB_ (the lab reads only LAB_*).")
+
+    def _check_server(self) -> None:
+        """The server kind, and the workers and threads it takes (lessons.server_kinds)."""
+        kind = SERVER_KINDS.get(self.server)
+        if kind is None:
+            raise ProfileError(
+                f"Unknown server kind {self.server!r}: use one of {', '.join(SERVER_KINDS)}."
+            )
+        _int_at_least("workers", self.workers, 1)
+        _int_at_least("threads", self.threads, 1)
+        if self.threads > 1 and not kind.threads:
+            threaded = ", ".join(name for name, k in SERVER_KINDS.items() if k.threads)
+            raise ProfileError(
+                f"threads={self.threads} only applies to {threaded}; "
+                f"use one of those servers or threads=1."
+            )
+        most = kind.max_workers
+        if most is not None and self.workers > most:
+            runs, use = ("a single process", "1") if most == 1 else (f"at most {most} workers", f"{most} or fewer")
+            raise ProfileError(f"{self.server} runs {runs}: use workers={use} with {self.server}.")
 
     # -- variants -------------------------------------------------------------------
 
@@ -178,7 +151,15 @@ class Profile:
     @property
     def interface(self) -> str:
         """'wsgi' or 'asgi'."""
-        return SERVER_KINDS[self.server]
+        return SERVER_KINDS[self.server].interface
+
+    @property
+    def middleware_stack(self) -> list[str]:
+        """The dotted paths the middleware knob puts in Django's MIDDLEWARE (a preset's, or
+        the list given), before any profiler's."""
+        if self.middleware in knobs.MIDDLEWARE_PRESETS:
+            return list(knobs.MIDDLEWARE_PRESETS[self.middleware])
+        return [m.strip() for m in self.middleware.split(",")]
 
     def env(self) -> dict[str, str]:
         """The ``LAB_*`` variables lab_project reads (database and cache URLs excluded:
@@ -202,10 +183,32 @@ class Profile:
         return env
 
     def settings_snippet(self) -> str:
-        """The Django settings this profile amounts to, as a project would write them."""
-        from lessons.profile_settings import render
-
-        return render(self)
+        """The Django settings this profile amounts to, as a project's settings.py would
+        write them (what lab_project/lab/settings.py makes of its LAB_* variables)."""
+        middleware = "".join(f'\n    "{m}",' for m in self.middleware_stack)
+        middleware += "\n" if middleware else ""
+        options: list[str] = []
+        if self.db_pool:
+            size = self.db_pool_size
+            pool = f'{{"min_size": {size}, "max_size": {size}}}' if size else "True"
+            options.append(f'"pool": {pool}')
+        if self.statement_timeout_ms:
+            options.append(f'"options": "-c statement_timeout={self.statement_timeout_ms}"')
+        lines = [
+            f"DEBUG = {self.debug}",
+            f"MIDDLEWARE = [{middleware}]",
+            'DATABASES = {"default": {',
+            '    "ENGINE": "django.db.backends.postgresql",  # NAME, USER, HOST... as yours',
+            f'    "CONN_MAX_AGE": {self.conn_max_age},',
+            f'    "CONN_HEALTH_CHECKS": {self.conn_health_checks},',
+            '    "OPTIONS": {' + ", ".join(options) + "},",
+            "}}",
+        ]
+        cache = knobs.CACHES[self.cache]
+        location = "redis://127.0.0.1:6379/0" if cache.network else cache.location
+        location = f', "LOCATION": "{location}"' if location else ""
+        lines.append(f'CACHES = {{"default": {{"BACKEND": "{cache.backend}"{location}}}}}')
+        return "\n".join(lines)
 
     def describe(self) -> str:
         """One line for tables and titles: the server, then the knobs changed from the
@@ -244,7 +247,8 @@ def _guide() -> Profile:
     )
 
 
-TUNED_MIDDLEWARE = "django.middleware.security.SecurityMiddleware,django.middleware.common.CommonMiddleware"
+# Only what a token-authenticated JSON API uses: security headers, Content-Length.
+TUNED_MIDDLEWARE = ",".join((knobs.SECURITY, knobs.COMMON))
 
 
 def _tuned() -> Profile:
@@ -291,11 +295,8 @@ def _parse(name: str, text: str, current: Any) -> Any:
     text = text.strip()
     default = getattr(Profile(), name)
     if isinstance(default, bool):
-        low = text.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
+        if text.lower() in knobs.BOOLEANS:
+            return knobs.BOOLEANS[text.lower()]
         raise ProfileError(f"{name} must be true or false, not {text!r}.")
     if isinstance(default, int) or name in ("conn_max_age", "db_pool_size"):
         if text.lower() == "none" and name in ("conn_max_age", "db_pool_size"):

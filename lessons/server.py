@@ -1,10 +1,10 @@
 """``LabServer``: the lab Django project running under a real production server.
 
-One class starts any of the server kinds on 127.0.0.1, pinned to the server's CPU set,
-with the profile's ``LAB_*`` environment; it is ready when ``/healthz`` answers and every
-worker process is up.  It always stops its whole process group: on ``stop()``, on
-leaving a ``with`` block, at interpreter exit, and (through the reaper in
-``lessons.procs``) when the notebook kernel dies.
+One class starts any of the server kinds (``lessons.server_kinds``) on 127.0.0.1,
+pinned to the server's CPU set, with the profile's ``LAB_*`` environment; it is ready
+when ``/healthz`` answers and every worker process is up.  It always stops its whole
+process group: on ``stop()``, on leaving a ``with`` block, at interpreter exit, and
+(through the reaper in ``lessons.procs``) when the notebook kernel dies.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,89 +25,14 @@ import psutil
 
 from lessons import config, procs
 from lessons.profile import Profile
+from lessons.server_kinds import SERVER_KINDS
 from lessons.services import free_port, port_in_use, tail
 
-__all__ = ["HttpProcess", "LabServer", "ServerError", "SERVER_COMMANDS", "Upstream"]
+__all__ = ["HttpProcess", "LabServer", "ServerError", "Upstream"]
 
 
 class ServerError(RuntimeError):
     """The server could not start; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class _Kind:
-    module: str  # the Python module that must be importable (the "binary")
-    build: Callable[[Profile, int, Path], list[str]]
-    worker_procs: Callable[[Profile], int] = lambda p: p.workers  # processes besides the master
-
-
-def _gunicorn(worker_class: str, app: str) -> Callable[[Profile, int, Path], list[str]]:
-    def build(p: Profile, port: int, run_dir: Path) -> list[str]:
-        argv = ["-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
-                "--workers", str(p.workers), "--worker-class", worker_class,
-                # gunicorn >= 25 opens a control socket under ~/.gunicorn by default.
-                "--no-control-socket", "--worker-tmp-dir", str(run_dir),
-                "--graceful-timeout", "3", "--log-level", "warning"]
-        if worker_class == "gthread":
-            argv += ["--threads", str(p.threads)]
-        return argv + list(p.server_args)
-    return build
-
-
-def _uvicorn(p: Profile, port: int, run_dir: Path) -> list[str]:
-    return ["-m", "uvicorn", "lab.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(p.workers), "--loop", "uvloop", "--http", "httptools",
-            "--lifespan", "off", "--no-access-log", "--log-level", "warning", *p.server_args]
-
-
-def _granian(interface: str) -> Callable[[Profile, int, Path], list[str]]:
-    def build(p: Profile, port: int, run_dir: Path) -> list[str]:
-        argv = ["-m", "granian", "--interface", interface, "--host", "127.0.0.1",
-                "--port", str(port), "--workers", str(p.workers), "--no-ws",
-                "--log-level", "warning"]
-        if interface == "wsgi":
-            argv += ["--blocking-threads", str(p.threads)]
-        else:
-            argv += ["--loop", "uvloop"]
-        return argv + [*p.server_args, f"lab.{interface}:application"]
-    return build
-
-
-def _hypercorn(p: Profile, port: int, run_dir: Path) -> list[str]:
-    return ["-m", "hypercorn", "lab.asgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(p.workers), "--worker-class", "uvloop", *p.server_args]
-
-
-def _uwsgi(p: Profile, port: int, run_dir: Path) -> list[str]:
-    # pyuwsgi is uWSGI as a Python extension: run() reads sys.argv like the uwsgi binary.
-    # Its --http-socket closes the connection after each response without saying so:
-    # the header tells the client (gunicorn's sync worker says it too).
-    argv = ["-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            "--http-socket", f"127.0.0.1:{port}", "--module", "lab.wsgi:application",
-            "--master", "--processes", str(p.workers), "--single-interpreter", "--need-app",
-            "--die-on-term", "--disable-logging", "--add-header", "Connection: close"]
-    if p.threads > 1:
-        argv += ["--threads", str(p.threads)]
-    return argv + list(p.server_args)
-
-
-def _daphne(p: Profile, port: int, run_dir: Path) -> list[str]:
-    return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-            *p.server_args, "lab.asgi:application"]
-
-
-SERVER_COMMANDS: dict[str, _Kind] = {
-    "gunicorn-sync": _Kind("gunicorn", _gunicorn("sync", "lab.wsgi:application")),
-    "gunicorn-gthread": _Kind("gunicorn", _gunicorn("gthread", "lab.wsgi:application")),
-    "gunicorn-uvicorn": _Kind("uvicorn_worker", _gunicorn("uvicorn_worker.UvicornWorker", "lab.asgi:application")),
-    "gunicorn-asgi": _Kind("gunicorn", _gunicorn("asgi", "lab.asgi:application")),
-    "uvicorn": _Kind("uvicorn", _uvicorn, lambda p: p.workers if p.workers > 1 else 0),
-    "granian-wsgi": _Kind("granian", _granian("wsgi")),
-    "granian-asgi": _Kind("granian", _granian("asgi")),
-    "uwsgi": _Kind("pyuwsgi", _uwsgi),
-    "hypercorn": _Kind("hypercorn", _hypercorn),
-    "daphne": _Kind("daphne", _daphne, lambda p: 0),
-}
 
 
 class HttpProcess:
@@ -120,10 +44,8 @@ class HttpProcess:
     """
 
     name = "server"
-    # A lab server holds nothing that needs a graceful exit (no request is in flight when
-    # it is stopped, nothing is kept), and a graceful exit costs 0.4-2 s per server here
-    # (gunicorn's master reaps its workers in 0.1 s steps; uWSGI and hypercorn wait on
-    # theirs): the whole process group is killed at once.
+    # Nothing in a lab process needs a graceful exit: the whole process group is killed
+    # at once (a LabServer takes its kind's signal: lessons.server_kinds says why).
     stop_signal = signal.SIGKILL
 
     def __init__(self, *, port: int | None = None, cpus: frozenset[int] | None = None,
@@ -281,7 +203,8 @@ class LabServer(HttpProcess):
         super().__init__(**kwargs)
         self.profile = profile
         self.name = profile.server
-        self._kind = SERVER_COMMANDS[profile.server]
+        self._kind = SERVER_KINDS[profile.server]
+        self.stop_signal = self._kind.stop_signal
         self._extra_env = dict(env or {})
 
     def _preflight(self) -> None:
@@ -292,7 +215,7 @@ class LabServer(HttpProcess):
             )
 
     def _argv(self, port: int) -> list[str]:
-        return self._kind.build(self.profile, port, self.home / "run")
+        return self._kind.command(self.profile, port, self.home / "run")
 
     def _env(self) -> dict[str, str]:
         return {"DJANGO_SETTINGS_MODULE": "lab.settings", **self.profile.env(), **self._extra_env}
@@ -303,9 +226,8 @@ class LabServer(HttpProcess):
     def command_line(self, bind: str = "0.0.0.0:8000") -> str:
         """The shell command that runs this configuration outside the lab."""
         host, _, port = bind.rpartition(":")
-        argv = ["python", *self._kind.build(self.profile, int(port), Path("/dev/shm"))]
-        if self.profile.server == "uwsgi":
-            argv = ["uwsgi", *argv[3:]]  # the pyuwsgi wheel installs a `uwsgi` command
+        argv = self._kind.command(self.profile, int(port), Path("/dev/shm"))
+        argv = [self._kind.program, *argv[2:]] if self._kind.program else ["python", *argv]
         text = " ".join(shlex.quote(a) for a in argv)
         return text.replace("127.0.0.1", host).replace("python -m ", "", 1)
 

@@ -11,14 +11,9 @@ import os
 
 import ipywidgets as w
 
-from lessons.profile import (
-    CACHES,
-    DATABASES,
-    MIDDLEWARE_PRESETS,
-    SERVER_KINDS,
-    Profile,
-    ProfileError,
-)
+from lab_project.lab import knobs
+from lessons.profile import Profile, ProfileError
+from lessons.server_kinds import SERVER_KINDS
 
 __all__ = ["ProfilePanel", "panel"]
 
@@ -29,15 +24,15 @@ class ProfilePanel:
     def __init__(self, start: Profile | None = None) -> None:
         start = start or Profile()
         self._start = start
-        cores = os.cpu_count() or 1
-        middleware = start.middleware if start.middleware in MIDDLEWARE_PRESETS else "default"
+        self._max_workers = max(2 * (os.cpu_count() or 1) + 1, start.workers)
+        middleware = start.middleware if start.middleware in knobs.MIDDLEWARE_PRESETS else "default"
         self.controls: dict[str, w.ValueWidget] = {
             "server": w.Dropdown(options=list(SERVER_KINDS), value=start.server, description="server"),
-            "workers": w.IntSlider(value=start.workers, min=1, max=max(2 * cores + 1, start.workers), description="workers"),
+            "workers": w.IntSlider(value=start.workers, min=1, max=self._max_workers, description="workers"),
             "threads": w.IntSlider(value=start.threads, min=1, max=16, description="threads"),
-            "middleware": w.Dropdown(options=list(MIDDLEWARE_PRESETS), value=middleware, description="middleware"),
-            "cache": w.Dropdown(options=list(CACHES), value=start.cache, description="cache"),
-            "database": w.Dropdown(options=list(DATABASES), value=start.database, description="database"),
+            "middleware": w.Dropdown(options=list(knobs.MIDDLEWARE_PRESETS), value=middleware, description="middleware"),
+            "cache": w.Dropdown(options=list(knobs.CACHES), value=start.cache, description="cache"),
+            "database": w.Dropdown(options=list(knobs.DATABASES), value=start.database, description="database"),
             "conn_max_age": w.IntText(value=start.conn_max_age or 0, description="CONN_MAX_AGE"),
             "db_pool": w.Checkbox(value=start.db_pool, description="native pool"),
             "db_pool_size": w.IntText(value=start.db_pool_size or 0, description="pool size (0=default)"),
@@ -46,8 +41,10 @@ class ProfilePanel:
             "debug": w.Checkbox(value=start.debug, description="DEBUG"),
         }
         self._status = w.HTML()
+        self.controls["server"].observe(lambda _change: self._fit_server(), names="value")
         for control in self.controls.values():
             control.observe(lambda _change: self._validate(), names="value")
+        self._fit_server()
         self._validate()
 
     @property
@@ -57,6 +54,15 @@ class ProfilePanel:
         if values["db_pool_size"] == 0:
             values["db_pool_size"] = None
         return self._start.replace(**values)
+
+    def _fit_server(self) -> None:
+        """Offer only what the chosen server kind takes: its worker limit, and threads
+        only where they apply (lessons.server_kinds)."""
+        kind = SERVER_KINDS[self.controls["server"].value]
+        self.controls["workers"].max = kind.max_workers or self._max_workers
+        self.controls["threads"].disabled = not kind.threads
+        if not kind.threads:
+            self.controls["threads"].value = 1
 
     def _validate(self) -> None:
         try:

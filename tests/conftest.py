@@ -81,6 +81,8 @@ def load_settings(monkeypatch: pytest.MonkeyPatch):
     """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
     import runpy
 
+    monkeypatch.syspath_prepend(str(config.LAB_PROJECT))  # as a server has it: lab.knobs
+
     def load(**env: str) -> dict:
         for name in list(os.environ):
             if name.startswith("LAB_"):

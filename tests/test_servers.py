@@ -3,6 +3,7 @@ bad input gets one clear sentence and leaves nothing running."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import signal
 import socket
@@ -15,7 +16,7 @@ import psutil
 import pytest
 
 from lessons.profile import SERVER_KINDS, Profile
-from lessons.server import SERVER_COMMANDS, ServerError
+from lessons.server import ServerError
 
 PATHS = ("/healthz", "/l01/hello", "/l01/hello-async", "/l01/items?limit=5", "/l01/items-async?limit=5")
 
@@ -83,9 +84,8 @@ def test_port_in_use_is_refused_before_anything_starts(lab) -> None:
 
 
 def test_missing_server_package_is_named(lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    kind = SERVER_COMMANDS["granian-wsgi"]
-    monkeypatch.setitem(SERVER_COMMANDS, "granian-wsgi", kind.__class__(
-        "granian_not_installed", kind.build, kind.worker_procs))
+    kind = SERVER_KINDS["granian-wsgi"]
+    monkeypatch.setitem(SERVER_KINDS, "granian-wsgi", dataclasses.replace(kind, module="granian_not_installed"))
     server = lab.server(Profile(server="granian-wsgi"))
     with pytest.raises(ServerError, match="needs the Python package 'granian_not_installed'.*run `make lab`"):
         server.start()

@@ -6,163 +6,74 @@ Every knob a lesson flips (database, pool, cache, middleware, debug...) arrives 
 into ``_ENV``. A server's behaviour is therefore fully described by its environment,
 which is what lets a notebook start the same project under many configurations.
 
-Values are parsed strictly: a typo must stop the server with one clear sentence, not
-silently measure a different configuration than the one the learner asked for.
+Values are parsed strictly (lab/env.py): a typo must stop the server with one clear
+sentence, not silently measure a different configuration than the one the learner asked
+for. The names a knob takes (middleware presets, caches, profilers) and the rules between
+knobs are lab/knobs.py's table, which lessons.profile reads too.
 
 This module runs in every server worker, so it imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+from lab import knobs
+from lab.env import LabEnv, invalid
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # The one read of the environment. Empty values count as unset, so a launcher can
 # blank a variable out instead of deleting it.
-_ENV: dict[str, str] = {
+_ENV = LabEnv({
     name: value.strip()
     for name, value in os.environ.items()
     if name.startswith("LAB_") and value.strip()
-}
+})
 
-_BOOLEANS = {
-    "1": True, "true": True, "yes": True, "on": True,
-    "0": False, "false": False, "no": False, "off": False,
-}  # fmt: skip
-_BOOLEAN_CHOICES = "0/1, true/false, yes/no, on/off"
-_UINT = re.compile(r"[0-9]+")
-_UFLOAT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
-_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", re.ASCII)
-_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+# Knobs ##################################################################################
+
+_POSTGRESQL = "django.db.backends.postgresql"
 
 
-def _invalid(name: str, value: str, allowed: str, why: str = "") -> ImproperlyConfigured:
-    """Build the one-sentence error every bad value gets: variable, value, choices."""
-    why = f" ({why})" if why else ""
-    # Never echo a URL's password into a traceback or a server log.
-    value = _URL_PASSWORD.sub(r"\1***@", value)
-    message = f"{name}={value!r} is invalid{why}; allowed values: {allowed}."
-    return ImproperlyConfigured(message)
-
-
-def _bool(name: str, default: bool) -> bool:
-    if name not in _ENV:
-        return default
-    value = _ENV[name]
-    try:
-        return _BOOLEANS[value.lower()]
-    except KeyError:
-        raise _invalid(name, value, _BOOLEAN_CHOICES) from None
-
-
-def _int(name: str, default: int | None, minimum: int, allowed: str) -> int | None:
-    if name not in _ENV:
-        return default
-    value = _ENV[name]
-    # int() would also take "+5", " 5", "1_000" and non-ASCII digits: too lenient.
-    if not _UINT.fullmatch(value) or int(value) < minimum:
-        raise _invalid(name, value, allowed)
-    return int(value)
-
-
-def _milliseconds(name: str) -> float:
-    """A duration in ms, 0 (the default) included: 0 means "off"."""
-    if name not in _ENV:
-        return 0.0
-    value = _ENV[name]
-    if not _UFLOAT.fullmatch(value):
-        raise _invalid(name, value, "a number of milliseconds >= 0, e.g. 1 or 0.5")
-    return float(value)
-
-
-def _seconds(name: str) -> float | None:
-    if name not in _ENV:
-        return None
-    value = _ENV[name]
-    if not _UFLOAT.fullmatch(value) or float(value) <= 0:
-        raise _invalid(name, value, "a number of seconds greater than 0, e.g. 30 or 0.5")
-    return float(value)
-
-
-# Database ###############################################################################
-
-_DATABASE_URL_FORMS = (
-    "postgresql://user[:password]@host[:port]/dbname (or postgres://...) "
-    "or sqlite:///absolute/path.sqlite3"
-)
-
-
-def _database(url: str | None) -> dict[str, Any]:
-    """Turn ``LAB_DATABASE_URL`` into a ``DATABASES["default"]`` dict (without knobs)."""
-    if url is None:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "lab.sqlite3"}
-
-    def bad(reason: str) -> ImproperlyConfigured:
-        return _invalid("LAB_DATABASE_URL", url, _DATABASE_URL_FORMS, reason)
-
-    parts = urlsplit(url)
-    if parts.query or parts.fragment:
-        raise bad("query strings and fragments are not supported")
-    if parts.scheme == "sqlite":
-        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
-            raise bad("the SQLite path must be absolute, after three slashes")
-        # sqlite:///abs/path and SQLAlchemy's sqlite:////abs/path both mean /abs/path.
-        path = "/" + unquote(parts.path).lstrip("/")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": Path(path)}
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise bad(f"unknown scheme {parts.scheme!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise bad("the port is not a number from 0 to 65535") from None
-    dbname = unquote(parts.path.removeprefix("/"))
-    if not parts.username:
-        raise bad("the user is missing")
-    if not parts.hostname:
-        raise bad("the host is missing")
-    if not dbname or "/" in dbname:
-        raise bad("the database name is missing")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": dbname,
-        "USER": unquote(parts.username),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname,
-        "PORT": str(port) if port is not None else "",
-    }
-
-
-def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
-    """Add the connection knobs a lesson turns: persistence, health checks, pool..."""
-    postgres = database["ENGINE"] == "django.db.backends.postgresql"
-    max_age_allowed = "a whole number of seconds >= 0, or 'none' for unlimited"
+def _knob_values(database: dict[str, Any]) -> dict[str, Any]:
+    """Every knob the rules between knobs read (lab/knobs.py), each parsed on its own,
+    by its name in the knob table; then the first rule they break stops the server."""
     if _ENV.get("LAB_CONN_MAX_AGE", "").lower() == "none":
         conn_max_age = None
     else:
-        conn_max_age = _int("LAB_CONN_MAX_AGE", 0, 0, max_age_allowed)
-    options: dict[str, Any] = {}
+        max_age_allowed = "a whole number of seconds >= 0, or 'none' for unlimited"
+        conn_max_age = _ENV.integer("LAB_CONN_MAX_AGE", 0, 0, max_age_allowed)
+    values = {
+        "database": "postgres" if database["ENGINE"] == _POSTGRESQL else "sqlite",
+        "conn_max_age": conn_max_age,
+        "db_pool": _ENV.boolean("LAB_DB_POOL", False),
+        "db_pool_size": _ENV.integer("LAB_DB_POOL_SIZE", None, 1, "a whole number >= 1"),
+        "db_pool_timeout": _ENV.seconds("LAB_DB_POOL_TIMEOUT"),
+        "dj_db_conn_pool": _ENV.boolean("LAB_DJ_DB_CONN_POOL", False),
+        "statement_timeout_ms": _ENV.integer("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0"),
+        "debug": _ENV.boolean("LAB_DEBUG", False),
+        "profiler": _ENV.choice("LAB_PROFILER", "none", knobs.PROFILERS),
+        "cache": _ENV.choice("LAB_CACHE", "none", knobs.CACHES),
+        "redis_parser": _ENV.choice("LAB_REDIS_PARSER", "auto", knobs.REDIS_PARSERS),
+        "cache_delay_ms": _ENV.milliseconds("LAB_CACHE_DELAY_MS"),
+    }
+    for rule in knobs.broken_rules(values)[:1]:
+        raise invalid(rule.variable, _ENV[rule.variable], rule.allowed, rule.why)
+    return values
 
-    pool = _bool("LAB_DB_POOL", False)
-    size = _int("LAB_DB_POOL_SIZE", None, 1, "a whole number >= 1")
-    timeout = _seconds("LAB_DB_POOL_TIMEOUT")
-    if pool:
-        if not postgres:
-            raise _invalid("LAB_DB_POOL", _ENV["LAB_DB_POOL"], "0", "pooling needs PostgreSQL")
-        if conn_max_age != 0:
-            # Django itself refuses this at the first query; say it at start-up instead.
-            raise _invalid(
-                "LAB_CONN_MAX_AGE",
-                _ENV["LAB_CONN_MAX_AGE"],
-                "0",
-                "Django's connection pool (LAB_DB_POOL=1) requires CONN_MAX_AGE=0",
-            )
+
+def _database_knobs(database: dict[str, Any], k: dict[str, Any]) -> dict[str, Any]:
+    """Add the connection knobs a lesson turns: persistence, health checks, pool..."""
+    options: dict[str, Any] = {}
+    if k["db_pool"]:
+        size, timeout = k["db_pool_size"], k["db_pool_timeout"]
         if size is not None:
             # A fixed-size pool: min == max, so every connection is opened once and kept.
             options["pool"] = {
@@ -176,116 +87,45 @@ def _database_knobs(database: dict[str, Any]) -> dict[str, Any]:
         else:
             # Django's default: psycopg_pool's fixed 4 connections, 30 s wait.
             options["pool"] = True
-    else:
-        for name in ("LAB_DB_POOL_SIZE", "LAB_DB_POOL_TIMEOUT"):
-            if name in _ENV:
-                raise _invalid(name, _ENV[name], "unset", "it needs LAB_DB_POOL=1")
-
-    # LAB_DJ_DB_CONN_POOL: the guide's other pool, the django-db-connection-pool package,
-    # with exactly the guide's settings. Its backend subclasses Django's PostgreSQL one and
-    # replaces get_new_connection() with a checkout from an SQLAlchemy QueuePool (one per
-    # process and alias, shared by every thread); Django's close() of the connection at
-    # the end of a request (CONN_MAX_AGE=0) hands it back to that pool.
-    guide_pool = _bool("LAB_DJ_DB_CONN_POOL", False)
-    if guide_pool:
-        name = "LAB_DJ_DB_CONN_POOL"
-        if not postgres:
-            raise _invalid(name, _ENV[name], "0", "the guide's pool is set up for PostgreSQL")
-        if pool:
-            raise _invalid(name, _ENV[name], "0", "LAB_DB_POOL=1 already pools: one pool at a time")
-        if conn_max_age != 0:
-            # The package accepts it, but then Django never closes the connection between
-            # requests, so it never goes back to the pool: the guide's snippet leaves
-            # CONN_MAX_AGE at its default, 0.
-            raise _invalid(
-                "LAB_CONN_MAX_AGE",
-                _ENV["LAB_CONN_MAX_AGE"],
-                "0",
-                "the guide's pool (LAB_DJ_DB_CONN_POOL=1) hands connections back to its pool "
-                "only when Django closes them, which CONN_MAX_AGE=0 does after each request",
-            )
-
-    statement_timeout = _int("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0")
-    if statement_timeout:
-        if not postgres:
-            raise _invalid(
-                "LAB_STATEMENT_TIMEOUT_MS",
-                _ENV["LAB_STATEMENT_TIMEOUT_MS"],
-                "0",
-                "statement_timeout is a PostgreSQL setting, not SQLite",
-            )
-        options["options"] = f"-c statement_timeout={statement_timeout}"
+    if k["statement_timeout_ms"]:
+        options["options"] = f"-c statement_timeout={k['statement_timeout_ms']}"
 
     # A guard against a stuck server, not a behaviour under test: ignored for SQLite.
-    connect_timeout = _int("LAB_CONNECT_TIMEOUT", 5, 0, "a whole number of seconds >= 0")
-    if postgres:
+    connect_timeout = _ENV.integer("LAB_CONNECT_TIMEOUT", 5, 0, "a whole number of seconds >= 0")
+    if k["database"] == "postgres":
         options["connect_timeout"] = connect_timeout
 
-    knobs = {
+    settings = {
         **database,
-        "CONN_MAX_AGE": conn_max_age,
-        "CONN_HEALTH_CHECKS": _bool("LAB_CONN_HEALTH_CHECKS", False),
+        "CONN_MAX_AGE": k["conn_max_age"],
+        "CONN_HEALTH_CHECKS": _ENV.boolean("LAB_CONN_HEALTH_CHECKS", False),
         "OPTIONS": options,
     }
-    if guide_pool:
-        # The guide's section 8, as written (the package's other defaults: a pre-ping on
-        # every checkout, a 30 s wait for a free connection).
-        knobs["ENGINE"] = "dj_db_conn_pool.backends.postgresql"
-        knobs["POOL_OPTIONS"] = {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 300}
-    return knobs
+    if k["dj_db_conn_pool"]:
+        # LAB_DJ_DB_CONN_POOL: the guide's other pool, the django-db-connection-pool
+        # package, with exactly the guide's settings (section 8, as written; the package's
+        # other defaults: a pre-ping on every checkout, a 30 s wait for a free connection).
+        # Its backend subclasses Django's PostgreSQL one and replaces get_new_connection()
+        # with a checkout from an SQLAlchemy QueuePool (one per process and alias, shared
+        # by every thread); Django's close() of the connection at the end of a request
+        # (CONN_MAX_AGE=0) hands it back to that pool.
+        settings["ENGINE"] = "dj_db_conn_pool.backends.postgresql"
+        settings["POOL_OPTIONS"] = {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 300}
+    return settings
 
 
 # Cache ##################################################################################
 
 
-# LAB_REDIS_PARSER: which RESP parser redis-py uses, for a measured comparison. "auto" is
-# redis-py's own choice (hiredis when installed). The classes are redis-py 8's private
-# names: the guide's public "redis.connection.HiredisParser" no longer exists (an
-# ImportError at the first cache call). redis-py 8 speaks RESP3 by default, so the
-# pure-Python parser is the RESP3 one.
-_REDIS_PARSERS = {
-    "auto": None,
-    "python": "redis.connection._RESP3Parser",
-    "hiredis": "redis.connection._HiredisParser",
-}
-
-# LAB_CACHE_DELAY_MS: a lab-only knob, not a Django setting. It simulates the network
-# round trip to a Redis on another host (the lab's Valkey is on loopback, ~0.1 ms away)
-# by sleeping that long in every cache call (lab/slow_cache.py), so that what a
-# blocking cache call costs becomes large enough to measure.
-_DELAYED_BACKENDS = {
-    "django-redis": "lab.slow_cache.DelayedDjangoRedisCache",
-    "redis": "lab.slow_cache.DelayedRedisCache",
-}
-
-
-def _caches() -> dict[str, dict[str, Any]]:
-    name = "LAB_CACHE"
-    choice = _ENV.get(name, "none").lower()
-    parser = _ENV.get("LAB_REDIS_PARSER", "auto").lower()
-    if parser not in _REDIS_PARSERS:
-        raise _invalid("LAB_REDIS_PARSER", _ENV["LAB_REDIS_PARSER"], "auto, python, hiredis")
-    delay_ms = _milliseconds("LAB_CACHE_DELAY_MS")
-    if choice in ("none", "locmem"):
-        # Both knobs only mean something for a cache reached over the network.
-        why = "it needs LAB_CACHE=django-redis or redis"
-        if parser != "auto":
-            raise _invalid("LAB_REDIS_PARSER", _ENV["LAB_REDIS_PARSER"], "auto", why)
-        if delay_ms:
-            raise _invalid("LAB_CACHE_DELAY_MS", _ENV["LAB_CACHE_DELAY_MS"], "0", why)
-    if choice == "none":
-        # DummyCache: every cache call is a miss, so "no cache" is measured honestly.
-        return {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    if choice == "locmem":
-        # Per process: N workers hold N independent caches.
-        return {
-            "default": {
-                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                "LOCATION": "lab",
-            }
-        }
-    if choice not in ("django-redis", "redis"):
-        raise _invalid(name, _ENV[name], "none, locmem, django-redis, redis")
+def _caches(k: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """LAB_CACHE (a name in lab/knobs.py's CACHES) as Django's CACHES."""
+    choice = k["cache"]
+    cache = knobs.CACHES[choice]
+    settings: dict[str, Any] = {"BACKEND": cache.backend}
+    if cache.location:
+        settings["LOCATION"] = cache.location
+    if not cache.network:
+        return {"default": settings}
     url = _ENV.get("LAB_REDIS_URL")
     if url is None:
         raise ImproperlyConfigured(
@@ -293,69 +133,38 @@ def _caches() -> dict[str, dict[str, Any]]:
             "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
         )
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise _invalid(
+        raise invalid(
             "LAB_REDIS_URL",
             url,
             "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0",
         )
-    if choice == "redis":
-        cache: dict[str, Any] = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-        }
-        if _REDIS_PARSERS[parser]:
-            # Django's RedisCacheClient takes the dotted path as parser_class.
-            cache["OPTIONS"] = {"parser_class": _REDIS_PARSERS[parser]}
-    else:
-        cache = {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # No PARSER_CLASS by default: the guide's "redis.connection.HiredisParser"
-                # is an ImportError on redis-py >= 5, which picks hiredis up by itself.
-                "CONNECTION_POOL_KWARGS": {"max_connections": 50},
-            },
-        }
-        if _REDIS_PARSERS[parser]:
-            cache["OPTIONS"]["PARSER_CLASS"] = _REDIS_PARSERS[parser]
-    if delay_ms:
-        cache["BACKEND"] = _DELAYED_BACKENDS[choice]
+    settings["LOCATION"] = url
+    options = copy.deepcopy(dict(cache.options))
+    parser = knobs.REDIS_PARSERS[k["redis_parser"]]
+    if parser:
+        options[cache.parser_option] = parser
+    if options:
+        settings["OPTIONS"] = options
+    if k["cache_delay_ms"]:
+        settings["BACKEND"] = cache.delayed
         # A key of the cache's own dict (not OPTIONS, which Django's RedisCache passes
         # on to redis-py as keyword arguments): read by lab/slow_cache.py.
-        cache["LAB_DELAY_MS"] = delay_ms
-    return {"default": cache}
+        settings["LAB_DELAY_MS"] = k["cache_delay_ms"]
+    return {"default": settings}
 
 
 # Middleware #############################################################################
 
-_SECURITY = "django.middleware.security.SecurityMiddleware"
-_SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
-_COMMON = "django.middleware.common.CommonMiddleware"
-_CSRF = "django.middleware.csrf.CsrfViewMiddleware"
-_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
-_MESSAGE = "django.contrib.messages.middleware.MessageMiddleware"
-_XFRAME = "django.middleware.clickjacking.XFrameOptionsMiddleware"
-
-_MIDDLEWARE_PRESETS: dict[str, list[str]] = {
-    # Exactly what `django-admin startproject` generates in Django 6.1.
-    "default": [_SECURITY, _SESSION, _COMMON, _CSRF, _AUTH, _MESSAGE, _XFRAME],
-    # The guide's trimmed stack.
-    "minimal": [_SECURITY, _SESSION, _COMMON],
-    "none": [],
-}
-
 
 def _middleware() -> list[str]:
+    """LAB_MIDDLEWARE: a preset of lab/knobs.py, or a comma-separated list."""
     name = "LAB_MIDDLEWARE"
     value = _ENV.get(name, "default")
-    if value.lower() in _MIDDLEWARE_PRESETS:
-        return list(_MIDDLEWARE_PRESETS[value.lower()])
+    if value.lower() in knobs.MIDDLEWARE_PRESETS:
+        return list(knobs.MIDDLEWARE_PRESETS[value.lower()])
     paths = [path.strip() for path in value.split(",")]
-    if not all(_DOTTED_PATH.fullmatch(path) for path in paths):
-        raise _invalid(
-            name, value, "default, minimal, none, or a comma-separated list of dotted paths"
-        )
+    if not all(knobs.DOTTED_PATH.fullmatch(path) for path in paths):
+        raise invalid(name, value, knobs.MIDDLEWARE_CHOICES)
     return paths
 
 
@@ -373,46 +182,24 @@ def _upstream_url() -> str | None:
     try:
         parts.port  # noqa: B018  (a port that is not a number from 0 to 65535 raises)
     except ValueError:
-        raise _invalid(name, url, allowed, "the port is not a number") from None
+        raise invalid(name, url, allowed, "the port is not a number") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _invalid(name, url, allowed)
+        raise invalid(name, url, allowed)
     if parts.query or parts.fragment:
-        raise _invalid(name, url, allowed, "query strings and fragments are not supported")
+        raise invalid(name, url, allowed, "query strings and fragments are not supported")
     # Views append "/data": a trailing slash would make it "//data".
     return url.rstrip("/")
 
 
 # Off by default: LAB_INSTRUMENT=1 patches asgiref and threading to count thread hops,
 # threads and queries (lab/instrument.py); when off, nothing is imported or patched.
-LAB_INSTRUMENT = _bool("LAB_INSTRUMENT", False)
+LAB_INSTRUMENT = _ENV.boolean("LAB_INSTRUMENT", False)
 
 # The upstream stand-in's base URL; the /l03/ views answer 503 while it is unset.
 LAB_UPSTREAM_URL = _upstream_url()
 
 
 # Profilers #############################################################################
-
-# LAB_PROFILER: lesson 10's profilers, one at a time. Nothing of a profiler is imported or
-# installed unless it is chosen, so "none" measures the project without any of them.
-_PROFILERS = ("none", "silk", "pyinstrument", "debug-toolbar")
-# The profilers that write files (silk's .prof files, pyinstrument's HTML pages).
-_WRITING_PROFILERS = ("silk", "pyinstrument")
-
-
-def _profiler(debug: bool) -> str:
-    name = "LAB_PROFILER"
-    value = _ENV.get(name, "none").lower()
-    if value not in _PROFILERS:
-        raise _invalid(name, _ENV[name], ", ".join(_PROFILERS))
-    if value == "debug-toolbar" and not debug:
-        # The toolbar shows itself only when DEBUG is on (its default
-        # SHOW_TOOLBAR_CALLBACK), and DEBUG is part of what it costs: refuse rather than
-        # measure a toolbar that never runs.
-        raise _invalid(
-            name, _ENV[name], "none, silk, pyinstrument",
-            "the debug toolbar only runs with DEBUG, so it needs LAB_DEBUG=1",
-        )
-    return value
 
 
 def _profile_dir(profiler: str) -> Path | None:
@@ -428,17 +215,21 @@ def _profile_dir(profiler: str) -> Path | None:
     path = Path(_ENV[name])
     allowed = "an absolute path to an existing directory the server can write to"
     if not path.is_absolute():
-        raise _invalid(name, _ENV[name], allowed, "the path is relative")
-    if profiler in _WRITING_PROFILERS and not (
+        raise invalid(name, _ENV[name], allowed, "the path is relative")
+    if knobs.PROFILERS[profiler].writes_files and not (
         path.is_dir() and os.access(path, os.W_OK | os.X_OK)
     ):
-        raise _invalid(name, _ENV[name], allowed, "it is not a writable directory")
+        raise invalid(name, _ENV[name], allowed, "it is not a writable directory")
     return path
 
 
 # Django settings ########################################################################
 
-DEBUG = _bool("LAB_DEBUG", False)
+# The database's URL, then every knob a rule between knobs reads, parsed and checked.
+_DATABASE = _ENV.database(BASE_DIR / "lab.sqlite3")
+_KNOBS = _knob_values(_DATABASE)
+
+DEBUG = _KNOBS["debug"]
 
 if "LAB_SECRET_KEY" in _ENV:
     SECRET_KEY = _ENV["LAB_SECRET_KEY"]
@@ -473,9 +264,9 @@ MIDDLEWARE = _middleware()
 SILENCED_SYSTEM_CHECKS = [
     check
     for check, required in (
-        ("admin.E408", _AUTH),
-        ("admin.E409", _MESSAGE),
-        ("admin.E410", _SESSION),
+        ("admin.E408", knobs.AUTH),
+        ("admin.E409", knobs.MESSAGE),
+        ("admin.E410", knobs.SESSION),
     )
     if required not in MIDDLEWARE
 ]
@@ -484,15 +275,18 @@ SILENCED_SYSTEM_CHECKS = [
 # MIDDLEWARE so that it sees the whole request; silk and pyinstrument profile only the
 # /l10/ and /l11/ endpoints (lab/profiling.py says why). Each leaves JSON bodies untouched: the
 # debug toolbar only writes into HTML pages. lab/urls.py mounts /silk/ and /__debug__/.
-LAB_PROFILER = _profiler(DEBUG)
+LAB_PROFILER = _KNOBS["profiler"]
 LAB_PROFILE_DIR = _profile_dir(LAB_PROFILER)
+_PROFILER = knobs.PROFILERS[LAB_PROFILER]
+if _PROFILER.middleware:
+    MIDDLEWARE.insert(0, _PROFILER.middleware)
+if _PROFILER.app:
+    # silk's tables exist in every lab database: the lab migrates with LAB_PROFILER=silk.
+    INSTALLED_APPS.append(_PROFILER.app)
 
 if LAB_PROFILER == "silk":
     from lab.profiling import is_profiled
 
-    # Its tables exist in every lab database: the lab migrates with LAB_PROFILER=silk.
-    INSTALLED_APPS.append("silk")
-    MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
     SILKY_INTERCEPT_FUNC = is_profiled
     # cProfile around each intercepted request; its text goes to silk_request.pyprofile.
     SILKY_PYTHON_PROFILER = True
@@ -503,7 +297,6 @@ if LAB_PROFILER == "silk":
 elif LAB_PROFILER == "pyinstrument":
     from lab.profiling import is_profiled, pyinstrument_filename
 
-    MIDDLEWARE.insert(0, "pyinstrument.middleware.ProfilerMiddleware")
     # pyinstrument profiles the requests this callback accepts: every one of them while
     # PYINSTRUMENT_PROFILE_DIR is set (each HTML page saved there), else only those
     # with ?profile in the URL (the page then replaces the response).
@@ -515,8 +308,6 @@ elif LAB_PROFILER == "debug-toolbar":
     # Shown for every request from INTERNAL_IPS while DEBUG is on (the toolbar's default):
     # a JSON endpoint's requests appear in the History panel of any HTML page (/admin/).
     # DEBUG also makes Django keep every query of a request in connection.queries.
-    INSTALLED_APPS.append("debug_toolbar")
-    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
     INTERNAL_IPS = ["127.0.0.1"]
 
 ROOT_URLCONF = "lab.urls"
@@ -538,13 +329,13 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "lab.wsgi.application"
 
-DATABASES = {"default": _database_knobs(_database(_ENV.get("LAB_DATABASE_URL")))}
+DATABASES = {"default": _database_knobs(_DATABASE, _KNOBS)}
 
 # The statement timeout in ms (0: none), for the sentence lesson 8's views answer with
 # when PostgreSQL cancels a query; DATABASES carries it as "-c statement_timeout=N".
-LAB_STATEMENT_TIMEOUT_MS = _int("LAB_STATEMENT_TIMEOUT_MS", 0, 0, "a whole number of ms >= 0")
+LAB_STATEMENT_TIMEOUT_MS = _KNOBS["statement_timeout_ms"]
 
-CACHES = _caches()
+CACHES = _caches(_KNOBS)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

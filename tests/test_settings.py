@@ -1,0 +1,453 @@
+"""The LAB_* settings contract (lab/settings.py, with lab/knobs.py's table and lab/env.py's
+parsing): every knob's values, the rules between knobs, and one clear sentence for every
+bad value. Settings are read at import, so each case executes lab/settings.py afresh
+(runpy) under a patched environment (the ``load_settings`` fixture). No server, no
+PostgreSQL needed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import django
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from startproject import DEFAULT_MIDDLEWARE
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "lab_project"
+SETTINGS = LAB / "lab" / "settings.py"
+
+BOOLEAN_CHOICES = "0/1, true/false, yes/no, on/off"
+DATABASE_URL_FORMS = (
+    "postgresql://user[:password]@host[:port]/dbname (or postgres://...) "
+    "or sqlite:///absolute/path.sqlite3"
+)
+PG_URL = "postgresql://lab:secret@127.0.0.1:5432/lab"
+
+MINIMAL_MIDDLEWARE = DEFAULT_MIDDLEWARE[:3]
+
+
+# Settings ###############################################################################
+
+
+@pytest.fixture
+def load(load_settings):
+    """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
+    return load_settings
+
+
+@pytest.fixture
+def error(load):
+    """The ImproperlyConfigured message the given LAB_* variables produce."""
+
+    def error(**env: str) -> str:
+        with pytest.raises(ImproperlyConfigured) as info:
+            load(**env)
+        return str(info.value)
+
+    return error
+
+
+def test_defaults(load):
+    s = load()
+    assert s["DEBUG"] is False
+    assert s["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost", "[::1]"]
+    assert s["DATABASES"] == {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": LAB / "lab.sqlite3",
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "OPTIONS": {},
+        }
+    }
+    assert s["CACHES"] == {
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    }
+    assert s["MIDDLEWARE"] == DEFAULT_MIDDLEWARE
+    assert s["SILENCED_SYSTEM_CHECKS"] == []
+    assert s["USE_TZ"] is True
+    assert s["DEFAULT_AUTO_FIELD"] == "django.db.models.BigAutoField"
+    assert s["INSTALLED_APPS"][-1] == "catalog"
+
+
+def test_secret_key(load):
+    assert load(LAB_SECRET_KEY="s3cret")["SECRET_KEY"] == "s3cret"
+    generated = load()["SECRET_KEY"]
+    assert len(generated) == 50 and generated != load()["SECRET_KEY"]
+
+
+def test_empty_value_counts_as_unset(load):
+    assert load(LAB_DEBUG="", LAB_CACHE=" ")["DEBUG"] is False
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(v, True) for v in ("1", "true", "TRUE", "yes", "On")]
+    + [(v, False) for v in ("0", "false", "No", "off", "OFF")],
+)
+def test_booleans(load, value, expected):
+    s = load(LAB_DEBUG=value, LAB_CONN_HEALTH_CHECKS=value)
+    assert s["DEBUG"] is expected
+    assert s["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is expected
+
+
+@pytest.mark.parametrize("name", ["LAB_DEBUG", "LAB_CONN_HEALTH_CHECKS", "LAB_DB_POOL",
+                                  "LAB_DJ_DB_CONN_POOL"])
+def test_bad_boolean(error, name):
+    assert error(**{name: "maybe"}) == (
+        f"{name}='maybe' is invalid; allowed values: {BOOLEAN_CHOICES}."
+    )
+
+
+def test_postgresql_url(load):
+    db = load(LAB_DATABASE_URL="postgresql://lab:p%40ss%3Aw@db.local:6543/lab_db")[
+        "DATABASES"
+    ]["default"]
+    assert db == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "lab_db",
+        "USER": "lab",
+        "PASSWORD": "p@ss:w",
+        "HOST": "db.local",
+        "PORT": "6543",
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+
+
+def test_postgres_scheme_ipv6_and_no_password_or_port(load):
+    db = load(LAB_DATABASE_URL="postgres://lab@[::1]/lab")["DATABASES"]["default"]
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == ("lab", "", "::1", "")
+
+
+@pytest.mark.parametrize("slashes", ["//", "///"], ids=["sqlite:///abs", "sqlite:////abs"])
+def test_sqlite_url(load, tmp_path, slashes):
+    url = f"sqlite:{slashes}{tmp_path}/my%20lab.sqlite3"
+    db = load(LAB_DATABASE_URL=url)["DATABASES"]["default"]
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert str(db["NAME"]) == f"{tmp_path}/my lab.sqlite3"
+    assert db["OPTIONS"] == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "why"),
+    [
+        ("mysql://lab:secret@h/lab", "mysql://lab:***@h/lab", "unknown scheme 'mysql'"),
+        ("sqlite://lab.sqlite3", "sqlite://lab.sqlite3", "the SQLite path must be absolute"),
+        ("sqlite:///", "sqlite:///", "the SQLite path must be absolute"),
+        ("postgresql://h:5432/lab", "postgresql://h:5432/lab", "the user is missing"),
+        ("postgresql://lab:pw@:5432/lab", "postgresql://lab:***@:5432/lab", "host is missing"),
+        ("postgresql://lab@h:5432/", "postgresql://lab@h:5432/", "database name is missing"),
+        ("postgresql://lab@h:port/lab", "postgresql://lab@h:port/lab", "port is not a number"),
+        ("postgresql://lab@h/lab?sslmode=off", "postgresql://lab@h/lab?sslmode=off", "query"),
+    ],
+)
+def test_bad_database_url(error, url, shown, why):
+    message = error(LAB_DATABASE_URL=url)
+    assert message.startswith(f"LAB_DATABASE_URL={shown!r} is invalid (")
+    assert why in message
+    assert message.endswith(f"; allowed values: {DATABASE_URL_FORMS}.")
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("60", 60), ("none", None)])
+def test_conn_max_age(load, value, expected):
+    assert load(LAB_CONN_MAX_AGE=value)["DATABASES"]["default"]["CONN_MAX_AGE"] == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "+5", "1_000"])
+def test_bad_conn_max_age(error, value):
+    assert error(LAB_CONN_MAX_AGE=value) == (
+        f"LAB_CONN_MAX_AGE={value!r} is invalid; allowed values: "
+        "a whole number of seconds >= 0, or 'none' for unlimited."
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "pool"),
+    [
+        ({}, True),
+        ({"LAB_DB_POOL_SIZE": "8"}, {"min_size": 8, "max_size": 8, "timeout": 30.0}),
+        (
+            {"LAB_DB_POOL_SIZE": "2", "LAB_DB_POOL_TIMEOUT": "2.5"},
+            {"min_size": 2, "max_size": 2, "timeout": 2.5},
+        ),
+        ({"LAB_DB_POOL_TIMEOUT": "5"}, {"timeout": 5.0}),
+        ({"LAB_CONN_MAX_AGE": "0"}, True),
+    ],
+)
+def test_pool(load, env, pool):
+    db = load(LAB_DATABASE_URL=PG_URL, LAB_DB_POOL="1", **env)["DATABASES"]["default"]
+    assert db["OPTIONS"]["pool"] == pool
+    assert db["CONN_MAX_AGE"] == 0
+
+
+def test_no_pool_by_default(load):
+    assert "pool" not in load(LAB_DATABASE_URL=PG_URL)["DATABASES"]["default"]["OPTIONS"]
+
+
+@pytest.mark.parametrize("max_age", ["60", "none"])
+def test_pool_conflicts_with_conn_max_age(error, max_age):
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_DB_POOL="1", LAB_CONN_MAX_AGE=max_age) == (
+        f"LAB_CONN_MAX_AGE={max_age!r} is invalid (Django's connection pool "
+        "(LAB_DB_POOL=1) requires CONN_MAX_AGE=0); allowed values: 0."
+    )
+
+
+def test_pool_needs_postgresql(error):
+    assert error(LAB_DB_POOL="on") == (
+        "LAB_DB_POOL='on' is invalid (pooling needs PostgreSQL); allowed values: 0."
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LAB_DB_POOL_SIZE": "8"},
+            "LAB_DB_POOL_SIZE='8' is invalid (it needs LAB_DB_POOL=1); allowed values: unset.",
+        ),
+        (
+            {"LAB_DB_POOL_TIMEOUT": "5"},
+            "LAB_DB_POOL_TIMEOUT='5' is invalid (it needs LAB_DB_POOL=1); "
+            "allowed values: unset.",
+        ),
+        (
+            {"LAB_DB_POOL": "1", "LAB_DB_POOL_SIZE": "0"},
+            "LAB_DB_POOL_SIZE='0' is invalid; allowed values: a whole number >= 1.",
+        ),
+        (
+            {"LAB_DB_POOL": "1", "LAB_DB_POOL_TIMEOUT": "0"},
+            "LAB_DB_POOL_TIMEOUT='0' is invalid; allowed values: "
+            "a number of seconds greater than 0, e.g. 30 or 0.5.",
+        ),
+    ],
+)
+def test_bad_pool_settings(error, env, message):
+    assert error(LAB_DATABASE_URL=PG_URL, **env) == message
+
+
+def test_guide_pool_is_the_guides_settings(load):
+    db = load(LAB_DATABASE_URL=PG_URL, LAB_DJ_DB_CONN_POOL="1", LAB_STATEMENT_TIMEOUT_MS="250")[
+        "DATABASES"]["default"]
+    assert db["ENGINE"] == "dj_db_conn_pool.backends.postgresql"
+    assert db["POOL_OPTIONS"] == {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 300}
+    assert (db["NAME"], db["USER"], db["HOST"], db["CONN_MAX_AGE"]) == ("lab", "lab", "127.0.0.1", 0)
+    # The other knobs still reach psycopg through OPTIONS; Django's own pool is off.
+    assert db["OPTIONS"] == {"options": "-c statement_timeout=250", "connect_timeout": 5}
+    off = load(LAB_DATABASE_URL=PG_URL, LAB_DJ_DB_CONN_POOL="0")["DATABASES"]["default"]
+    assert off["ENGINE"] == "django.db.backends.postgresql" and "POOL_OPTIONS" not in off
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LAB_DJ_DB_CONN_POOL": "1"},
+            "LAB_DJ_DB_CONN_POOL='1' is invalid (the guide's pool is set up for PostgreSQL); "
+            "allowed values: 0.",
+        ),
+        (
+            {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1", "LAB_DB_POOL": "1"},
+            "LAB_DJ_DB_CONN_POOL='1' is invalid (LAB_DB_POOL=1 already pools: one pool at a "
+            "time); allowed values: 0.",
+        ),
+        (
+            {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1", "LAB_CONN_MAX_AGE": "60"},
+            "LAB_CONN_MAX_AGE='60' is invalid (the guide's pool (LAB_DJ_DB_CONN_POOL=1) hands "
+            "connections back to its pool only when Django closes them, which CONN_MAX_AGE=0 "
+            "does after each request); allowed values: 0.",
+        ),
+    ],
+)
+def test_bad_guide_pool_settings(error, env, message):
+    assert error(**env) == message
+
+
+def test_guide_pool_profile_knob():
+    from lessons.profile import Profile, ProfileError
+
+    assert Profile(dj_db_conn_pool=True).env()["LAB_DJ_DB_CONN_POOL"] == "1"
+    assert "LAB_DJ_DB_CONN_POOL" not in Profile().env()
+    assert Profile().with_knob("dj_db_conn_pool", "yes").dj_db_conn_pool is True
+    for bad, message in (
+        ({"conn_max_age": 60}, "dj_db_conn_pool needs conn_max_age=0"),
+        ({"db_pool": True}, "dj_db_conn_pool and db_pool are two pools"),
+        ({"database": "sqlite"}, "dj_db_conn_pool needs database='postgres'"),
+        ({"dj_db_conn_pool": 1}, "dj_db_conn_pool must be True or False"),
+    ):
+        with pytest.raises(ProfileError, match=message):
+            Profile(**{"dj_db_conn_pool": True, **bad})
+
+
+def test_statement_timeout(load):
+    options = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="250")["DATABASES"][
+        "default"
+    ]["OPTIONS"]
+    assert options["options"] == "-c statement_timeout=250"
+    zero = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="0")
+    assert "options" not in zero["DATABASES"]["default"]["OPTIONS"]
+
+
+def test_bad_statement_timeout(error):
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="1s") == (
+        "LAB_STATEMENT_TIMEOUT_MS='1s' is invalid; allowed values: a whole number of ms >= 0."
+    )
+    assert error(LAB_STATEMENT_TIMEOUT_MS="250") == (
+        "LAB_STATEMENT_TIMEOUT_MS='250' is invalid (statement_timeout is a PostgreSQL "
+        "setting, not SQLite); allowed values: 0."
+    )
+
+
+def test_connect_timeout(load, error):
+    options = load(LAB_DATABASE_URL=PG_URL, LAB_CONNECT_TIMEOUT="10")["DATABASES"][
+        "default"
+    ]["OPTIONS"]
+    assert options == {"connect_timeout": 10}
+    # A start-up guard for PostgreSQL only; SQLite has nothing to connect to.
+    assert load(LAB_CONNECT_TIMEOUT="10")["DATABASES"]["default"]["OPTIONS"] == {}
+    assert error(LAB_DATABASE_URL=PG_URL, LAB_CONNECT_TIMEOUT="soon") == (
+        "LAB_CONNECT_TIMEOUT='soon' is invalid; allowed values: "
+        "a whole number of seconds >= 0."
+    )
+
+
+REDIS_URL = "redis://127.0.0.1:6390/0"
+
+
+@pytest.mark.parametrize(
+    ("cache", "expected"),
+    [
+        ("none", {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}),
+        (
+            "locmem",
+            {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lab"},
+        ),
+        (
+            "redis",
+            {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        ),
+        (
+            "django-redis",
+            {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": REDIS_URL,
+                "OPTIONS": {
+                    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                    "CONNECTION_POOL_KWARGS": {"max_connections": 50},
+                },
+            },
+        ),
+    ],
+)
+def test_cache(load, cache, expected):
+    assert load(LAB_CACHE=cache, LAB_REDIS_URL=REDIS_URL)["CACHES"] == {"default": expected}
+
+
+def test_bad_cache(error):
+    assert error(LAB_CACHE="memcached") == (
+        "LAB_CACHE='memcached' is invalid; allowed values: none, locmem, django-redis, redis."
+    )
+    assert error(LAB_CACHE="django-redis") == (
+        "LAB_REDIS_URL is missing but LAB_CACHE='django-redis' needs it; allowed values: "
+        "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
+    )
+    assert error(LAB_CACHE="redis", LAB_REDIS_URL="http://:pw@h:6379") == (
+        "LAB_REDIS_URL='http://:***@h:6379' is invalid; allowed values: "
+        "a redis://, rediss:// or unix:// URL such as redis://127.0.0.1:6379/0."
+    )
+
+
+def test_default_middleware_is_what_startproject_generates(load):
+    template = Path(django.__file__).parent / "conf/project_template/project_name"
+    source = (template / "settings.py-tpl").read_text()
+    block = re.search(r"MIDDLEWARE = \[(.*?)\]", source, re.S)
+    assert block is not None
+    assert re.findall(r"'([\w.]+)'", block.group(1)) == DEFAULT_MIDDLEWARE
+    assert load(LAB_MIDDLEWARE="default")["MIDDLEWARE"] == DEFAULT_MIDDLEWARE
+
+
+@pytest.mark.parametrize(
+    ("value", "middleware", "silenced"),
+    [
+        ("minimal", MINIMAL_MIDDLEWARE, ["admin.E408", "admin.E409"]),
+        ("none", [], ["admin.E408", "admin.E409", "admin.E410"]),
+        (
+            " django.middleware.common.CommonMiddleware , a.b.C ",
+            ["django.middleware.common.CommonMiddleware", "a.b.C"],
+            ["admin.E408", "admin.E409", "admin.E410"],
+        ),
+        (
+            ",".join(DEFAULT_MIDDLEWARE[:5]),
+            DEFAULT_MIDDLEWARE[:5],
+            ["admin.E409"],
+        ),
+    ],
+)
+def test_middleware(load, value, middleware, silenced):
+    s = load(LAB_MIDDLEWARE=value)
+    assert s["MIDDLEWARE"] == middleware
+    assert s["SILENCED_SYSTEM_CHECKS"] == silenced
+
+
+@pytest.mark.parametrize("value", ["fast", "a.b.C,", "a.b.C;d.e.F", "a.b.C, bogus"])
+def test_bad_middleware(error, value):
+    assert error(LAB_MIDDLEWARE=value) == (
+        f"LAB_MIDDLEWARE={value.strip()!r} is invalid; allowed values: "
+        "default, minimal, none, or a comma-separated list of dotted paths."
+    )
+
+
+def test_settings_read_the_environment_once_and_only_lab_variables():
+    source = SETTINGS.read_text()
+    assert source.count("os.environ") == 1 and "getenv" not in source
+    assert 'startswith("LAB_")' in source
+
+
+# The knob table (lab/knobs.py) ##########################################################
+
+# For each rule between knobs, variables that break it and nothing else (PostgreSQL
+# where the rule is not about the database).
+BREAKING = {
+    ("db_pool", "pooling needs PostgreSQL"): {"LAB_DB_POOL": "1"},
+    ("conn_max_age", "Django's connection pool"): {"LAB_DATABASE_URL": PG_URL, "LAB_DB_POOL": "1",
+                                                   "LAB_CONN_MAX_AGE": "60"},
+    ("db_pool_size", "it needs LAB_DB_POOL=1"): {"LAB_DB_POOL_SIZE": "4"},
+    ("db_pool_timeout", "it needs LAB_DB_POOL=1"): {"LAB_DB_POOL_TIMEOUT": "4"},
+    ("dj_db_conn_pool", "the guide's pool is set up"): {"LAB_DJ_DB_CONN_POOL": "1"},
+    ("dj_db_conn_pool", "one pool at a time"): {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1",
+                                                "LAB_DB_POOL": "1"},
+    ("conn_max_age", "the guide's pool (LAB_DJ"): {"LAB_DATABASE_URL": PG_URL, "LAB_DJ_DB_CONN_POOL": "1",
+                                                   "LAB_CONN_MAX_AGE": "none"},
+    ("statement_timeout_ms", "statement_timeout is"): {"LAB_STATEMENT_TIMEOUT_MS": "5"},
+    ("profiler", "the debug toolbar only runs"): {"LAB_PROFILER": "debug-toolbar"},
+    ("redis_parser", "it needs LAB_CACHE="): {"LAB_REDIS_PARSER": "hiredis"},
+    ("cache_delay_ms", "it needs LAB_CACHE="): {"LAB_CACHE_DELAY_MS": "1"},
+}
+
+
+def test_every_rule_between_knobs_stops_the_server_with_its_sentence(error):
+    from lab_project.lab import knobs
+
+    assert len(BREAKING) == len(knobs.RULES)
+    for rule in knobs.RULES:
+        (env,) = [env for (knob, why), env in BREAKING.items() if knob == rule.knob and why in rule.why]
+        value = env[rule.variable]
+        assert error(**env) == (
+            f"{rule.variable}={value!r} is invalid ({rule.why}); allowed values: {rule.allowed}."
+        )
+
+
+def test_settings_take_every_name_of_the_knob_table(load):
+    from lab_project.lab import knobs
+
+    for name, stack in knobs.MIDDLEWARE_PRESETS.items():
+        assert load(LAB_MIDDLEWARE=name.upper())["MIDDLEWARE"] == list(stack)
+    for name, cache in knobs.CACHES.items():
+        assert load(LAB_CACHE=name, LAB_REDIS_URL=REDIS_URL)["CACHES"]["default"]["BACKEND"] == cache.backend
+    for name in knobs.PROFILERS:
+        if not knobs.PROFILERS[name].writes_files:  # the others import lab.profiling
+            assert load(LAB_PROFILER=name, LAB_DEBUG="1")["LAB_PROFILER"] == name
