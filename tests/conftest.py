@@ -1,5 +1,6 @@
-"""Shared fixtures: a lab per test module, throw-away LAB_HOMEs, and the promise that
-no process the tests started outlives the session."""
+"""Shared fixtures: a lab per test module, throw-away LAB_HOMEs, the servers several
+lessons' tests share, and the promise that no process the tests started outlives the
+session."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from helpers import STATEMENT_TIMEOUT_MS, descendants, unique
 from lessons import config
+from lessons.profile import Profile
 from lessons.services import SeedSizes
 
 SMALL_SEED = SeedSizes(items=300, customers=30, orders=600)
@@ -27,23 +31,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["LAB_HOME"] += "-" + os.environ["PYTEST_XDIST_WORKER"]
 
 
-def _descendants() -> list[psutil.Process]:
-    """Our live descendants, except the reaper (it lives exactly as long as we do)."""
-    found = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE or "lessons.procs" in " ".join(p.cmdline()):
-                continue
-        except psutil.Error:
-            continue
-        found.append(p)
-    return found
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     yield
-    left = psutil.wait_procs(_descendants(), timeout=10)[1]
+    left = psutil.wait_procs(descendants(), timeout=10)[1]
     assert not left, "processes the tests started are still running: " + ", ".join(
         f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in left if p.is_running()
     )
@@ -94,7 +85,67 @@ def load_settings(monkeypatch: pytest.MonkeyPatch):
     return load
 
 
-def children_pids() -> set[int]:
-    return {p.pid for p in _descendants()}
 
 
+# Servers several lessons' tests share (one of each per test module that asks) ##########
+
+
+@pytest.fixture(scope="module")
+def counted_asgi(lab) -> Iterator[str]:
+    """uvicorn, no middleware, counters on: the reference server of lessons 4 to 6."""
+    with lab.serve(Profile(server="uvicorn", middleware="none", instrument=True)) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def counted_wsgi(lab) -> Iterator[str]:
+    """gunicorn (sync workers) with the default middleware, counters on."""
+    with lab.serve(Profile(server="gunicorn-sync", middleware="default", instrument=True)) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def minimal_sqlite(lab) -> Iterator[str]:
+    """uvicorn with the guide's minimal middleware, on the lab's SQLite database."""
+    with lab.serve(Profile(server="uvicorn", middleware="minimal", database="sqlite")) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def redis_asgi(lab) -> Iterator[Any]:
+    """uvicorn, django-redis, no middleware, a statement timeout: lessons 7 to 9."""
+    profile = Profile(server="uvicorn", cache="django-redis", middleware="none",
+                      statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+    with lab.serve(profile) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def locmem_wsgi(lab) -> Iterator[Any]:
+    """gunicorn (sync), LocMem, the default middleware (CSRF included)."""
+    with lab.serve(Profile(server="gunicorn-sync", cache="locmem")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def profile_dir(lab) -> Iterator[Path]:
+    """A directory of this test module inside the lab's own directory, removed afterwards."""
+    path = lab.home / "profiles" / f"test-{unique()}"
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_counted_wsgi(lab) -> Iterator[str]:
+    """gunicorn (sync), django-redis, the default middleware, counters on: lessons 10, 11."""
+    with lab.serve(Profile(cache="django-redis", instrument=True)) as srv:
+        yield srv.url
+
+
+@pytest.fixture(scope="module")
+def redis_counted_asgi(lab) -> Iterator[str]:
+    """uvicorn, django-redis, no middleware, counters on."""
+    profile = Profile(server="uvicorn", cache="django-redis", middleware="none", instrument=True)
+    with lab.serve(profile) as srv:
+        yield srv.url

@@ -189,14 +189,9 @@ class StubServer:
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def stats(self) -> dict[str, int]:
-        import http.client
+        from lessons import probes
 
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", "/__stats")
-            return json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
+        return probes.get(self.url, "/__stats", timeout=5).json()
 
     def stop(self) -> None:
         import shutil

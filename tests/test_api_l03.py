@@ -8,13 +8,12 @@ sleeps 30 ms in PostgreSQL cannot answer sooner)."""
 from __future__ import annotations
 
 import asyncio
-import http.client
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from helpers import fetch, headers
 from lessons.profile import Profile
 
 DELAY_ONE = {"source": "upstream", "delay_ms": 1}
@@ -23,20 +22,13 @@ DELAY_ONE = {"source": "upstream", "delay_ms": 1}
 class Client:
     def __init__(self, url: str) -> None:
         self.url = url
-        host, port = url.removeprefix("http://").split(":")
-        self.host, self.port = host, int(port)
 
     def get(self, path: str) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            body = response.read()
-            if response.getheader("Content-Type", "") == "application/json":
-                return response.status, json.loads(body)
-            return response.status, body
-        finally:
-            conn.close()
+        """The status and the body, parsed when it is JSON."""
+        reply = fetch(self.url, path, timeout=15)
+        if headers(reply).get("content-type", "") == "application/json":
+            return reply.status, reply.json()
+        return reply.status, reply.body
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
 """
-Lesson 5's endpoints and middleware added for notebook 05: DRF's default authentication
+Lesson 5's endpoints and middleware: the headers each middleware preset sends, CSRF,
+``request.user`` without AuthenticationMiddleware, DRF's default authentication
 with and without AuthenticationMiddleware and CsrfViewMiddleware (``/l05/drf-whoami``),
 ``demo_session()``, and the timing middleware written three ways (the guide's class with
-the two flags added, a ``MiddlewareMixin`` subclass, Django's documented pattern), against
-real servers on the lab's PostgreSQL, and in-process through the microbench.
+the two flags added, a ``MiddlewareMixin`` subclass, Django's documented pattern) and the
+hops each timing middleware adds, against real servers on the lab's PostgreSQL (and one on
+its SQLite database, where a test says so), and in-process through the microbench.
 
 Functional only: counts are exact integers from the counters; no timing is asserted.
 """
@@ -20,15 +22,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers import counts, fetch, headers
 from lessons import microbench, probes
 from lessons.counters import per_request
 from lessons.profile import Profile
-
 from startproject import DEFAULT_MIDDLEWARE
 
 ROOT = Path(__file__).resolve().parent.parent
 MIXIN = "lab.middleware.MixinTimingMiddleware"
 FLAGS = "lab.middleware.GuideTimingFlagsMiddleware"
+SERVER_TIMING = "lab.middleware.ServerTimingMiddleware"
+GUIDE_TIMING = "lab.middleware.GuideTimingMiddleware"
 JSON = {"Content-Type": "application/json"}
 
 
@@ -54,14 +58,16 @@ def servers(lab) -> Iterator[dict[str, str]]:
         "minimal": Profile(server="uvicorn", middleware="minimal"),
         "none": Profile(server="uvicorn", middleware="none", instrument=True),
         "mixin": Profile(server="uvicorn", middleware=MIXIN, instrument=True),
+        "server-timing": Profile(server="uvicorn", middleware=SERVER_TIMING, instrument=True),
+        "guide-timing": Profile(server="uvicorn", middleware=GUIDE_TIMING, instrument=True),
     }
     with lab.serve_all(profiles) as running:
         yield running.urls
 
 
 def _drf(url: str, method: str, session: str | None = None) -> probes.Reply:
-    headers = {**JSON, **({"Cookie": f"sessionid={session}"} if session else {})}
-    return probes.request(method, url, "/l05/drf-whoami", b"{}" if method == "POST" else None, headers)
+    sent = {**JSON, **({"Cookie": f"sessionid={session}"} if session else {})}
+    return fetch(url, "/l05/drf-whoami", method, sent, b"{}" if method == "POST" else None)
 
 
 def test_drf_session_authentication_needs_authentication_middleware(servers, session):
@@ -94,9 +100,8 @@ def test_demo_session_reuses_its_user(lab, session):
 
 
 def test_mixin_with_both_flags_still_hops_once_per_hook(servers):
-    reply = probes.get(servers["mixin"], "/l01/hello-async")
-    headers = {name.lower(): value for name, value in reply.headers.items()}  # uvicorn sends lowercase
-    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]{3}", headers["server-timing"])
+    reply = fetch(servers["mixin"], "/l01/hello-async")
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]{3}", headers(reply)["server-timing"])
     base = per_request(servers["none"], "/l01/hello-async", 5)
     mixin = per_request(servers["mixin"], "/l01/hello-async", 5)
     assert mixin["sync_to_async"] == base["sync_to_async"] + 2  # process_request, process_response
@@ -131,3 +136,70 @@ def test_middleware_microbench_counts_one_hop_per_hook(lab):
     median, q1, q3 = microbench.paired(result, "wsgi", "none", "+ XFrameOptionsMiddleware")
     assert q1 <= median <= q3
     json.dumps(result)  # plain JSON all the way
+
+
+# Middleware presets and timing middleware ###############################################
+
+# Headers the HTTP server adds itself, whatever the Django stack does.
+SERVER_HEADERS = {"date", "server", "connection", "transfer-encoding"}
+SECURITY_HEADERS = {"x-content-type-options", "referrer-policy", "cross-origin-opener-policy"}
+
+
+def django_headers(reply: probes.Reply) -> set[str]:
+    return set(headers(reply)) - SERVER_HEADERS
+
+
+def test_headers_per_middleware_preset(servers, counted_wsgi, minimal_sqlite):
+    default = fetch(counted_wsgi, "/l01/hello")
+    minimal = fetch(minimal_sqlite, "/l01/hello")
+    none = fetch(servers["none"], "/l01/hello")
+    # CommonMiddleware sets Content-Length; without it the servers send chunked bodies.
+    assert django_headers(default) == {"content-type", "content-length", "x-frame-options",
+                                       *SECURITY_HEADERS}
+    assert django_headers(minimal) == {"content-type", "content-length", *SECURITY_HEADERS}
+    assert django_headers(none) == {"content-type"}
+    assert headers(none)["transfer-encoding"] == "chunked"
+    assert headers(default)["x-frame-options"] == "DENY"
+    for response in (default, minimal):
+        assert headers(response)["x-content-type-options"] == "nosniff"
+        assert headers(response)["referrer-policy"] == "same-origin"
+        assert headers(response)["cross-origin-opener-policy"] == "same-origin"
+    assert default.body == minimal.body == none.body == b'{"message": "hello"}'
+
+
+CROSS_SITE = {"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_csrf(counted_wsgi, minimal_sqlite, servers):
+    for sent in ({}, CROSS_SITE):
+        assert fetch(counted_wsgi, "/l05/echo", "POST", sent, "a=1").status == 403
+        for url in (minimal_sqlite, servers["none"]):
+            response = fetch(url, "/l05/echo", "POST", sent, "a=1")
+            assert (response.status, response.json()) == (200, {"ok": True, "method": "POST"})
+    assert fetch(servers["none"], "/l05/echo").status == 405
+
+
+def test_whoami(counted_wsgi, minimal_sqlite):
+    assert fetch(counted_wsgi, "/l05/whoami").json() == {"user": "anonymous"}
+    assert fetch(minimal_sqlite, "/l05/whoami").json() == {
+        "user": None,
+        "note": "request.user is not set: AuthenticationMiddleware is not installed.",
+    }
+
+
+def test_server_timing_middleware_adds_no_hop_under_asgi(servers):
+    response = fetch(servers["server-timing"], "/l01/hello-async")
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]{3}", headers(response)["server-timing"])
+    assert "server-timing" not in headers(fetch(servers["none"], "/l01/hello-async"))
+    for path in ("/l01/hello-async", "/l01/hello"):
+        assert counts(servers["server-timing"], path) == counts(servers["none"], path)
+
+
+def test_guide_timing_middleware_adds_hops_under_asgi(servers):
+    response = fetch(servers["guide-timing"], "/l01/hello-async")
+    assert re.fullmatch(r"[0-9]+\.[0-9]{3}", headers(response)["x-request-duration"])
+    base = counts(servers["none"], "/l01/hello-async")
+    guide = counts(servers["guide-timing"], "/l01/hello-async")
+    # Into a thread for the middleware, back onto the loop for the async view.
+    assert guide["sync_to_async"] == base["sync_to_async"] + 1
+    assert (base["async_to_sync"], guide["async_to_sync"]) == (0, 1)

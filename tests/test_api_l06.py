@@ -1,9 +1,11 @@
 """
-Lesson 6's claim of the same work from every framework, in-process on the lab's
-PostgreSQL: the raw endpoints' query (``.values()``) and Ninja's and DRF's (``.only()``)
-select the same columns in the same order and return the same rows; only the Python
-objects built from them differ. And the microbench's "serializers" task, which times
-that difference.
+Lesson 6's endpoints (raw Django, Ninja and DRF, each with and without orjson) against
+real servers on the lab's PostgreSQL: byte-identical bodies, the same 400, one query per
+request; the in-process serializers give the same bytes. And its claim of the same work
+from every framework, in-process: the raw endpoints' query (``.values()``) and Ninja's
+and DRF's (``.only()``) select the same columns in the same order and return the same
+rows; only the Python objects built from them differ. And the microbench's "serializers"
+task, which times that difference.
 
 Django is configured in a child process (this one must not configure it: other test
 modules start servers with other settings).
@@ -11,15 +13,22 @@ modules start servers with other settings).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from helpers import counts, fetch, headers
 from lessons import microbench
 
 LAB = Path(__file__).resolve().parent.parent / "lab_project"
+FRAMEWORKS = ("raw", "raw-orjson", "ninja", "ninja-orjson", "drf")
+LIMITS = (1, 10, 100, 1000)
 
 SAME_WORK = r"""
 import json, re, sys
@@ -92,3 +101,84 @@ def test_serializers_microbench_times_the_row_objects_at_the_largest_size(lab):
     assert result["rows"]["items"] == 10
     assert set(result["rows"]) == {"items", "dicts (.values)", "Item instances (.only)"}
     assert all(result["rows"][k] > 0 for k in ("dicts (.values)", "Item instances (.only)"))
+
+
+# Over HTTP ##############################################################################
+
+
+@pytest.fixture(scope="module")
+def bodies(counted_asgi) -> dict[tuple[str, int], bytes]:
+    result = {}
+    for framework in FRAMEWORKS:
+        for limit in LIMITS:
+            response = fetch(counted_asgi, f"/l06/{framework}/items?limit={limit}")
+            assert response.status == 200, response.body
+            assert headers(response)["content-type"].split(";")[0] == "application/json"
+            result[framework, limit] = response.body
+    return result
+
+
+@pytest.mark.parametrize("limit", LIMITS)
+def test_five_frameworks_byte_identical(bodies, counted_wsgi, limit):
+    reference = bodies["raw", limit]
+    for framework in FRAMEWORKS:
+        assert bodies[framework, limit] == reference, framework
+    # ... and the same under WSGI (with the default middleware).
+    for framework in ("raw", "drf"):
+        assert fetch(counted_wsgi, f"/l06/{framework}/items?limit={limit}").body == reference
+    items = json.loads(reference)
+    assert len(items) == limit
+    assert [item["id"] for item in items] == list(range(1, limit + 1))
+    assert list(items[0]) == ["id", "name", "category", "price", "quantity"]
+    assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}", item["price"]) for item in items)
+    assert reference.isascii() and b", " not in reference and b'": ' not in reference
+
+
+def test_default_limit_is_10(counted_asgi, bodies):
+    for framework in FRAMEWORKS:
+        assert fetch(counted_asgi, f"/l06/{framework}/items").body == bodies["raw", 10]
+
+
+@pytest.mark.parametrize("raw", ["0", "1001", "x", "-5"])
+def test_bad_limit_is_the_same_400_everywhere(counted_asgi, raw):
+    expected = {"error": f"limit must be a whole number from 1 to 1000, got {raw!r}."}
+    for framework in FRAMEWORKS:
+        response = fetch(counted_asgi, f"/l06/{framework}/items?limit={raw}")
+        assert (response.status, response.json()) == (400, expected), framework
+
+
+def test_one_query_per_request_and_drf_renders_in_its_own_hop(counted_asgi):
+    sync_view = counts(counted_asgi, "/l01/hello")
+    for framework in FRAMEWORKS:
+        got = counts(counted_asgi, f"/l06/{framework}/items")
+        assert got["queries"] == 1
+        # DRF's Response is a SimpleTemplateResponse: Django's ASGI handler renders it
+        # with one more sync_to_async.
+        extra = 1 if framework == "drf" else 0
+        assert got["sync_to_async"] == sync_view["sync_to_async"] + extra, framework
+
+
+SERIALIZE = """
+import hashlib, json, sys
+import django
+django.setup()
+from api import l06
+out = {f"{f} {n}": hashlib.sha256(l06.SERIALIZERS[f](l06.fetch(f, n))).hexdigest()
+       for f in l06.FRAMEWORKS for n in map(int, sys.argv[1:])}
+print(json.dumps({"frameworks": list(l06.FRAMEWORKS), "hashes": out}))
+"""
+
+
+def test_in_process_serializers_give_the_http_bodies(lab, bodies):
+    """SERIALIZERS, in a process of their own (this one must not configure Django)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SERIALIZE, *map(str, LIMITS)], cwd=LAB, env=_django_env(lab),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["frameworks"] == list(FRAMEWORKS)
+    for framework in FRAMEWORKS:
+        for limit in LIMITS:
+            expected = hashlib.sha256(bodies[framework, limit]).hexdigest()
+            assert result["hashes"][f"{framework} {limit}"] == expected, (framework, limit)

@@ -1,62 +1,35 @@
 """
-Lesson 7's newer endpoints against a real server (uvicorn, django-redis, on the lab's
-PostgreSQL and Valkey): ``/l07/stampede-page`` (the guide's ``@cache_page`` around the
-stampede's slow recompute) and the ``X-Worker`` header of the manual-caching views.
-The older lesson-7 endpoints are tested in test_lab_l07_l09.py.
+Lesson 7's endpoints (caching: ``cache_page``, manual ``cache.get``/``cache.set``,
+``delete_pattern``, the stampede and its lock, ``/l07/stampede-page``: the guide's
+``@cache_page`` around the stampede's slow recompute) and its cache settings, against
+real servers started by the lab on its PostgreSQL and Valkey.
 
-Functional only: a handful of requests; 8 at once for the stampede, once.
+Functional only: a handful of requests per check, no load. The stampede tests send 8
+requests at once, once each. Cache keys are unique per test run (the lab's Valkey keeps
+its data between runs); timings are asserted only where PostgreSQL guarantees them
+(``pg_sleep``), with generous bounds.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from lessons.probes import Reply, get, post
+from helpers import headers, unique
+from lessons.probes import get, post, together
 from lessons.profile import Profile
 
 
-def unique() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def header(reply: Reply, name: str) -> str | None:
-    return {k.lower(): v for k, v in reply.headers.items()}.get(name.lower())
-
-
-def at_once(n: int, path: str, url: str) -> list[Reply]:
-    barrier = threading.Barrier(n)
-    replies: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        replies[i] = get(url, path)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return replies
-
-
-@pytest.fixture(scope="module")
-def asgi(lab) -> Iterator[Any]:
-    with lab.serve(Profile(server="uvicorn", cache="django-redis", middleware="none")) as srv:
-        yield srv
-
-
-def test_cache_page_stampede_recomputes_once_per_simultaneous_miss(asgi):
-    url, key = asgi.url, unique()
+def test_cache_page_stampede_recomputes_once_per_simultaneous_miss(redis_asgi):
+    url, key = redis_asgi.url, unique()
     path = f"/l07/stampede-page?key={key}&ms=200"
     assert post(url, "/l07/recomputes/reset").json() == {"recomputes": 0}
-    replies = at_once(8, path, url)
+    replies = together(url, [path] * 8)
     assert [r.status for r in replies] == [200] * 8
-    assert all(header(r, "Age") is None for r in replies)  # none of them came from the cache
+    assert all(headers(r).get("age") is None for r in replies)  # none of them came from the cache
     bodies = {r.body for r in replies}
     assert len(bodies) == 1
     body = replies[0].json()
@@ -67,19 +40,19 @@ def test_cache_page_stampede_recomputes_once_per_simultaneous_miss(asgi):
     # Now the page is cached (keyed by the URL): served with an Age header, no recompute.
     again = get(url, path)
     assert (again.status, again.body) == (200, replies[0].body)
-    assert header(again, "Age") is not None
+    assert headers(again).get("age") is not None
     assert get(url, "/l07/recomputes").json()["recomputes"] == 8
     # Another URL is another page.
     assert get(url, f"/l07/stampede-page?key={key}&ms=0").status == 200
     assert get(url, "/l07/recomputes").json()["recomputes"] == 9
 
 
-def test_cache_page_stampede_refusals_are_not_cached(asgi):
+def test_cache_page_stampede_refusals_are_not_cached(redis_asgi):
     for _ in range(2):
-        reply = get(asgi.url, "/l07/stampede-page?key=a*b")
+        reply = get(redis_asgi.url, "/l07/stampede-page?key=a*b")
         assert (reply.status, reply.json()) == (
             400, {"error": "key must be 1 to 64 letters, digits, '.', '_' or '-', got 'a*b'."})
-        assert header(reply, "Age") is None
+        assert headers(reply).get("age") is None
 
 
 def test_stampede_page_needs_a_cache(lab):
@@ -89,11 +62,182 @@ def test_stampede_page_needs_a_cache(lab):
 
 
 @pytest.mark.parametrize("path", ["/l07/manual", "/l07/manual-async"])
-def test_manual_views_name_the_worker_that_answered(asgi, path):
+def test_manual_views_name_the_worker_that_answered(redis_asgi, path):
     key = unique()
-    replies = [get(asgi.url, f"{path}?key={key}") for _ in range(3)]
-    workers = {header(r, "X-Worker") for r in replies}
+    replies = [get(redis_asgi.url, f"{path}?key={key}") for _ in range(3)]
+    workers = {headers(r).get("x-worker") for r in replies}
     assert len(workers) == 1  # one uvicorn worker
     (pid,) = workers
     assert pid is not None and pid.isdigit()
-    assert [header(r, "X-Cache") for r in replies] == ["miss", "hit", "hit"]
+    assert [headers(r).get("x-cache") for r in replies] == ["miss", "hit", "hit"]
+
+
+def test_cached_bodies_are_the_expensive_body(redis_asgi, locmem_wsgi):
+    expensive = get(redis_asgi.url, "/l07/expensive")
+    assert expensive.status == 200
+    assert headers(expensive)["content-type"] == "application/json"
+    stats = expensive.json()
+    assert [row["status"] for row in stats] == ["cancelled", "paid", "pending", "shipped"]
+    assert sum(row["orders"] for row in stats) == 20_000
+    for url in (redis_asgi.url, locmem_wsgi.url):
+        for path in ("/l07/expensive", "/l07/cached-page", "/l07/cached-page-async",
+                     f"/l07/manual?key={unique()}", f"/l07/manual-async?key={unique()}"):
+            for _ in range(2):  # a miss, then (where cached) a hit
+                assert get(url, path).body == expensive.body, (url, path)
+
+
+@pytest.mark.parametrize("path", ["/l07/manual", "/l07/manual-async"])
+def test_manual_caching_misses_then_hits(redis_asgi, path):
+    key = unique()
+    marks = [headers(get(redis_asgi.url, f"{path}?key={key}"))["x-cache"] for _ in range(3)]
+    assert marks == ["miss", "hit", "hit"]
+    # The sync and async views share the key.
+    other = "/l07/manual" if path.endswith("async") else "/l07/manual-async"
+    assert headers(get(redis_asgi.url, f"{other}?key={key}"))["x-cache"] == "hit"
+
+
+def keys(url: str, pattern: str) -> list[str]:
+    reply = get(url, f"/l07/keys?pattern={pattern}")
+    assert reply.status == 200, reply.body
+    return reply.json()["keys"]
+
+
+def test_invalidation_deletes_exactly_the_items_keys(redis_asgi):
+    url = redis_asgi.url
+    assert post(url, "/l07/invalidate").status == 200  # a clean slate
+    assert keys(url, "items:*") == []
+    a, b, other = unique(), unique(), unique()
+    for key in (a, b):
+        assert headers(get(url, f"/l07/manual?key={key}"))["x-cache"] == "miss"
+    assert get(url, f"/l07/stampede?key={other}&ms=0").status == 200
+    assert keys(url, "items:*") == sorted([f":1:items:{a}", f":1:items:{b}"])
+    reply = post(url, "/l07/invalidate")
+    assert (reply.status, reply.json()) == (200, {"deleted": 2})
+    assert keys(url, "items:*") == []
+    assert keys(url, f"stampede:{other}") == [f":1:stampede:{other}"]
+    assert headers(get(url, f"/l07/manual?key={a}"))["x-cache"] == "miss"
+
+
+def test_pattern_operations_need_django_redis(locmem_wsgi):
+    message = ("delete_pattern and key listing need django-redis (LAB_CACHE=django-redis); "
+               "Django's own cache backends have no pattern operations.")
+    for reply in (post(locmem_wsgi.url, "/l07/invalidate"), get(locmem_wsgi.url, "/l07/keys")):
+        assert (reply.status, reply.json()) == (501, {"error": message})
+
+
+@pytest.mark.parametrize(("path", "recomputes"),
+                         [("/l07/stampede", 8), ("/l07/stampede-locked", 1)])
+def test_stampede(redis_asgi, path, recomputes):
+    url, key = redis_asgi.url, unique()
+    assert post(url, "/l07/recomputes/reset").json() == {"recomputes": 0}
+    replies = together(url, [f"{path}?key={key}&ms=200"] * 8)
+    assert [r.status for r in replies] == [200] * 8
+    bodies = [r.json() for r in replies]
+    assert sum(body["recomputed"] for body in bodies) == recomputes
+    assert len({json.dumps(body["stats"]) for body in bodies}) == 1
+    assert get(url, "/l07/recomputes").json() == {
+        "recomputes": recomputes, "shared_by_workers": True,
+    }  # fmt: skip
+    # Everybody waited for the one slow recompute.
+    assert all(r.seconds >= 0.18 for r in replies)
+    # Now cached: no more recomputes.
+    assert get(url, f"{path}?key={key}&ms=200").json()["recomputed"] is False
+    assert get(url, "/l07/recomputes").json()["recomputes"] == recomputes
+
+
+def test_stampede_bad_key(redis_asgi):
+    reply = get(redis_asgi.url, "/l07/stampede?key=a*b")
+    assert (reply.status, reply.json()) == (
+        400, {"error": "key must be 1 to 64 letters, digits, '.', '_' or '-', got 'a*b'."}
+    )
+
+
+def test_recomputes_are_per_process_with_locmem(locmem_wsgi):
+    assert post(locmem_wsgi.url, "/l07/recomputes/reset").status == 200
+    assert get(locmem_wsgi.url, f"/l07/stampede-locked?key={unique()}&ms=0").json()["recomputed"]
+    assert get(locmem_wsgi.url, "/l07/recomputes").json() == {
+        "recomputes": 1, "shared_by_workers": False,
+    }  # fmt: skip
+
+
+DELAY_MS = 20
+
+
+@pytest.fixture(scope="module")
+def slow_redis(lab) -> Iterator[Any]:
+    """Django's own RedisCache, the pure-Python parser, a simulated 20 ms round trip."""
+    knobs = (("LAB_REDIS_PARSER", "python"), ("LAB_CACHE_DELAY_MS", str(DELAY_MS)))
+    profile = Profile(server="uvicorn", cache="redis", middleware="none", extra_env=knobs)
+    with lab.serve(profile) as srv:
+        yield srv
+
+
+def test_cache_delay_is_paid_per_cache_call(slow_redis):
+    url, key = slow_redis.url, unique()
+    assert [headers(get(url, f"/l07/manual?key={key}"))["x-cache"] for _ in range(2)] == [
+        "miss", "hit"]
+    hit = get(url, f"/l07/manual?key={key}")
+    assert hit.seconds >= DELAY_MS / 1000  # one GET
+    get(url, "/l07/cached-page-async")
+    hit = get(url, "/l07/cached-page-async")
+    assert hit.status == 200
+    assert hit.seconds >= 2 * DELAY_MS / 1000  # the header list, then the page
+
+
+def test_stampede_lock_without_django_redis_is_cache_add(slow_redis):
+    url, key = slow_redis.url, unique()
+    assert post(url, "/l07/recomputes/reset").status == 200
+    replies = together(url, [f"/l07/stampede-locked?key={key}&ms=200"] * 4)
+    assert sum(r.json()["recomputed"] for r in replies) == 1
+    assert get(url, "/l07/recomputes").json()["recomputes"] == 1
+    assert post(url, "/l07/invalidate").status == 501
+
+
+# Settings of lesson 7's caches ##########################################################
+
+REDIS = "redis://127.0.0.1:6390/0"
+
+
+@pytest.mark.parametrize(("parser", "path"), [
+    ("python", "redis.connection._RESP3Parser"),
+    ("hiredis", "redis.connection._HiredisParser"),
+])  # fmt: skip
+def test_redis_parser_setting(load_settings, parser, path):
+    s = load_settings(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER=parser)
+    assert s["CACHES"]["default"]["OPTIONS"]["PARSER_CLASS"] == path
+    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER=parser)
+    assert s["CACHES"]["default"]["OPTIONS"] == {"parser_class": path}
+    auto = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER="auto")
+    assert "OPTIONS" not in auto["CACHES"]["default"]
+
+
+def test_cache_delay_setting(load_settings):
+    s = load_settings(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="0.5")
+    cache = s["CACHES"]["default"]
+    assert (cache["BACKEND"], cache["LAB_DELAY_MS"]) == (
+        "lab.slow_cache.DelayedDjangoRedisCache", 0.5)
+    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="20")
+    assert s["CACHES"]["default"]["BACKEND"] == "lab.slow_cache.DelayedRedisCache"
+    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="0")
+    assert s["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LAB_CACHE": "redis", "LAB_REDIS_PARSER": "c"},
+     "LAB_REDIS_PARSER='c' is invalid; allowed values: auto, python, hiredis."),
+    ({"LAB_CACHE": "locmem", "LAB_REDIS_PARSER": "python"},
+     "LAB_REDIS_PARSER='python' is invalid (it needs LAB_CACHE=django-redis or redis); "
+     "allowed values: auto."),
+    ({"LAB_CACHE": "redis", "LAB_CACHE_DELAY_MS": "-1"},
+     "LAB_CACHE_DELAY_MS='-1' is invalid; allowed values: a number of milliseconds >= 0, "
+     "e.g. 1 or 0.5."),
+    ({"LAB_CACHE_DELAY_MS": "5"},
+     "LAB_CACHE_DELAY_MS='5' is invalid (it needs LAB_CACHE=django-redis or redis); "
+     "allowed values: 0."),
+])  # fmt: skip
+def test_bad_cache_knobs(load_settings, env, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured) as info:
+        load_settings(LAB_REDIS_URL=REDIS, **env)
+    assert str(info.value) == message

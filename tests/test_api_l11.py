@@ -1,7 +1,9 @@
 """
 Lesson 11's timed budget endpoint, its token check and its stage clocks, and the stage
 client that reads them (``lessons.stages``), against a real server of the tuned
-configuration; and silk profiling the /l11/ endpoint the notebook measures under it.
+configuration; silk profiling the /l11/ endpoint the notebook measures under it; and the
+checklist's variants of one endpoint (DRF to cached raw bytes): byte-identical bodies and
+their queries per request, from the counters.
 
 Functional: a few sequential requests, one short open-loop run of 40 requests; the only
 times compared are clock readings of one request against each other.
@@ -9,18 +11,24 @@ times compared are clock readings of one request against each other.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import ok, sql
 from lessons import silk, stages
+from lessons.counters import per_request
 from lessons.probes import get, request
 from lessons.profile import Profile
 
 BUDGET = "/l11/budget/items"
 SALT = "l11-api-token"  # api.l11.TOKEN_SALT
+L11_VARIANTS = ("drf", "serializer", "serializer-async", "ninja", "ninja-async", "ninja-cached",
+                "ninja-cached-async", "raw-cached", "raw-cached-async")
+ACTIVE_ITEMS_SQL = "SELECT id FROM catalog_item WHERE active ORDER BY id LIMIT 20"
 
 
 def timed_profile() -> Profile:
@@ -156,3 +164,31 @@ def test_summary_counts_a_request_without_an_answer_in_the_whole_request_only():
     s = stages.summary(df, {"middleware": 1})
     assert s.loc["whole request", "p99 (ms)"] == 2.0 and s.loc["whole request", "p99 high (ms)"] == math.inf
     assert s.loc["middleware", "p99 (ms)"] == 0.25 and s.loc["middleware", "p99 high (ms)"] == 0.25
+
+
+# The checklist's variants of one endpoint ###############################################
+
+
+
+def test_l11_variants_are_byte_identical(lab, redis_counted_wsgi, redis_counted_asgi):
+    reference = ok(redis_counted_wsgi, "/l11/drf/items")
+    items = json.loads(reference)
+    assert [item["id"] for item in items] == [row[0] for row in sql(lab, ACTIVE_ITEMS_SQL)]
+    assert len(items) == 20 and all(list(item) == ["id", "name", "price"] for item in items)
+    assert all(isinstance(item["price"], str) and item["price"].count(".") == 1 for item in items)
+    assert b'": ' not in reference and b', "' not in reference  # compact
+    for url in (redis_counted_wsgi, redis_counted_asgi):
+        for variant in L11_VARIANTS:
+            for _ in range(2):  # a miss, then (for the cached ones) a hit
+                assert ok(url, f"/l11/{variant}/items") == reference, (url, variant)
+
+
+@pytest.mark.parametrize(
+    ("variant", "queries"),
+    [("drf", 1), ("serializer", 1), ("serializer-async", 1), ("ninja", 1), ("ninja-async", 1),
+     ("ninja-cached", 0), ("ninja-cached-async", 0), ("raw-cached", 0), ("raw-cached-async", 0)],
+)
+def test_l11_queries_per_request(redis_counted_wsgi, variant, queries):
+    path = f"/l11/{variant}/items"
+    ok(redis_counted_wsgi, path)  # warm the cache for the cached variants
+    assert per_request(redis_counted_wsgi, path, 3)["queries"] == queries

@@ -18,12 +18,11 @@ import secrets
 import shutil
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from lessons import config, procs
+from lessons import config, probes, procs
 from lessons.services import free_port
 
 NOTEBOOK = config.REPO / "notebooks" / "01_asgi_vs_wsgi.ipynb"
@@ -86,12 +85,8 @@ def start_jupyterlab(root: Path, tmp: Path) -> tuple[object, str]:
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, f"{base}/lab/tree/{NOTEBOOK.name}?token={token}"
-        except OSError:
-            pass
+        if probes.get(base, f"/api/status?token={token}", timeout=2).status == 200:
+            return proc, f"{base}/lab/tree/{NOTEBOOK.name}?token={token}"
         if not procs.alive(proc) or time.monotonic() > deadline:
             procs.stop(proc)
             pytest.fail("JupyterLab did not start:\n" + (tmp / "jupyterlab.log").read_text()[-3000:])

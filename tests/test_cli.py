@@ -3,15 +3,11 @@ one line, serves, and stops everything on Ctrl-C; bad input gets one sentence.""
 
 from __future__ import annotations
 
-import http.client
 import signal
 import subprocess
 import sys
-from urllib.parse import urlsplit
 
-import psutil
-
-from conftest import children_pids
+from helpers import children_pids, descendants, fetch, still_running
 
 
 def lessons(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -44,17 +40,12 @@ def test_serve_prints_the_url_serves_and_stops_on_ctrl_c() -> None:
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), (url, proc.stderr.read() if proc.poll() is not None else "")
-        parts = urlsplit(url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        conn.request("GET", "/l01/hello")
-        assert conn.getresponse().read() == b'{"message": "hello"}'
-        conn.close()
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-        assert len(descendants) >= 4  # reaper, Valkey, PostgreSQL, uvicorn
+        assert fetch(url, "/l01/hello", timeout=10).body == b'{"message": "hello"}'
+        started = descendants(proc.pid, reaper=True)
+        assert len(started) >= 4  # reaper, Valkey, PostgreSQL, uvicorn
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
-        gone, alive = psutil.wait_procs(descendants, timeout=10)
-        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+        assert not still_running(started)
     finally:
         if proc.poll() is None:
             proc.kill()

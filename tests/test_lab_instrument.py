@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +24,9 @@ from urllib.parse import urlencode
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from lessons import procs
+from helpers import fetch
 from lessons.profile import Profile
-from lessons.server import LabServer
-from lessons.services import free_port
+from lessons.server import LabServer, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab_project"
@@ -133,44 +131,16 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    host, port = url.removeprefix("http://").split("/")[0].split(":")
-    path = "/" + url.removeprefix("http://").partition("/")[2]
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+def _get(url: str, path: str) -> tuple[int, bytes]:
+    reply = fetch(url, path, timeout=2.0)
+    return reply.status, reply.body
 
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The upstream stand-in, as lesson 3 runs it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
-    proc = procs.spawn(
-        [sys.executable, "-m", "uvicorn", "upstream.app:app", "--loop", "uvloop",
-         "--http", "httptools", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        env=_clean_env(), cwd=LAB, log=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if _get(url + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert procs.alive(proc), log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield url
-    finally:
-        procs.stop(proc)
+    """The upstream stand-in, as lesson 3 runs it (its default delay, 50 ms)."""
+    with Upstream(home=tmp_path_factory.mktemp("upstream")).start() as up:
+        yield up.url
 
 
 @contextmanager
@@ -335,20 +305,20 @@ def test_counters_are_a_django_404_when_off(plain):
 
 
 def test_upstream(upstream):
-    assert _get(upstream + "/data?delay_ms=1") == (
+    assert _get(upstream, "/data?delay_ms=1") == (
         200, b'{"source": "upstream", "delay_ms": 1}'
     )
-    assert _get(upstream + "/healthz") == (200, b'{"status": "ok"}')
-    status, body = _get(upstream + "/data?delay_ms=soon")
+    assert _get(upstream, "/healthz") == (200, b'{"status": "ok"}')
+    status, body = _get(upstream, "/data?delay_ms=soon")
     assert status == 400
     assert json.loads(body) == {
         "error": "delay_ms must be a whole number from 0 to 60000, got 'soon'."
     }
-    assert _get(upstream + "/nowhere")[0] == 404
+    assert _get(upstream, "/nowhere")[0] == 404
 
 
 def test_upstream_default_delay_is_50_ms(upstream):
-    status, body = _get(upstream + "/data")
+    status, body = _get(upstream, "/data")
     assert (status, json.loads(body)) == (200, {"source": "upstream", "delay_ms": 50})
 
 

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from conftest import SMALL_SEED
+from helpers import alive
 from lessons import config, services
 from lessons.services import ServiceError, Services
 
@@ -48,7 +49,7 @@ def test_cold_start_then_warm_restart_reuses_the_data(fresh_home, no_external) -
         assert valkey_ping(s.redis_url)
         assert any("initdb" in m for m in said) and any("migrate and seed" in m for m in said)
         pids = s.pids
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in pids if alive(p)]
 
     said.clear()
     with Services(fresh_home, seed=SMALL_SEED, progress=said.append) as s:

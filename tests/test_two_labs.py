@@ -14,14 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import psycopg
 import pytest
 
+from helpers import alive, fetch
 from lessons import config, services
 
 # One lab in one process: start it and a server, say what it runs on one line of JSON,
@@ -56,8 +55,7 @@ def two_homes() -> Iterator[dict[str, Path]]:
 
 
 def items_served(url: str) -> int:
-    with urllib.request.urlopen(url + "/l01/items?limit=1000", timeout=10) as resp:
-        return len(json.loads(resp.read()))
+    return len(fetch(url, "/l01/items?limit=1000", timeout=10).json())
 
 
 def items_in(database_url: str) -> int:
@@ -116,17 +114,10 @@ def test_two_labs_with_their_own_homes_serve_at_the_same_time(two_homes, no_exte
     assert codes == {"a": 0, "b": 0}, {k: p.stderr.read()[-2000:] for k, p in procs.items()}
     # Every process either lab started is gone with it.
     time.sleep(0.2)
-    left = [pid for i in info.values() for pid in i["pids"] if _alive(pid)]
+    left = [pid for i in info.values() for pid in i["pids"] if alive(pid)]
     assert left == []
 
 
 def services_port(url: str) -> int:
     return int(url.split("@")[-1].split("//")[-1].split("/")[0].rsplit(":", 1)[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 

@@ -14,8 +14,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from api.params import row_limit
+
 DEFAULT_LIMIT = 10
-MAX_LIMIT = 1000
 
 
 def hello(request: HttpRequest) -> JsonResponse:
@@ -26,19 +27,6 @@ async def hello_async(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"message": "hello"})
 
 
-def _limit(request: HttpRequest) -> int | JsonResponse:
-    """Return the ``limit`` query parameter, or the 400 response explaining why not."""
-    raw = request.GET.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT:
-        return int(raw)
-    return JsonResponse(
-        {"error": f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}."},
-        status=400,
-    )
-
-
 def _items(limit: int) -> QuerySet[Item, dict[str, Any]]:
     # .values() skips model instances: rows go straight to JSON.
     rows = Item.objects.order_by("id").values("id", "name", "category", "price", "quantity")
@@ -46,14 +34,14 @@ def _items(limit: int) -> QuerySet[Item, dict[str, Any]]:
 
 
 def items(request: HttpRequest) -> JsonResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
     return JsonResponse(list(_items(limit)), safe=False)
 
 
 async def items_async(request: HttpRequest) -> JsonResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
     # The async ORM is sync_to_async underneath: one thread hop for the whole query.

@@ -22,6 +22,8 @@ import time
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from api.params import whole
+
 MAX_SLEEP_MS = 60_000
 MAX_CPU_MS = 1_000
 # Pure-Python iterations between two reads of the CPU clock: about 20 to 50 µs of work,
@@ -31,14 +33,8 @@ _CHUNK = 1_000
 
 def _ms(request: HttpRequest, maximum: int) -> int | JsonResponse:
     """The required ``ms`` query parameter, or the 400 response explaining why not."""
-    raw = request.GET.get("ms")
-    if raw is None:
-        message = f"ms is missing: give a whole number from 0 to {maximum}, e.g. ?ms=100."
-    elif raw.isascii() and raw.isdigit() and int(raw) <= maximum:
-        return int(raw)
-    else:
-        message = f"ms must be a whole number from 0 to {maximum}, got {raw!r}."
-    return JsonResponse({"error": message}, status=400)
+    missing = f"ms is missing: give a whole number from 0 to {maximum}, e.g. ?ms=100."
+    return whole(request, "ms", None, 0, maximum, missing=missing)
 
 
 def sleep(request: HttpRequest) -> JsonResponse:

@@ -75,9 +75,10 @@ import httpx
 from asgiref.sync import sync_to_async
 from catalog.models import Item
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
+
+from api.params import sleeping_queries, whole
 
 TIMEOUT = httpx.Timeout(10.0)
 # Enough connections that the client's own pool never queues requests in a lesson's
@@ -153,13 +154,12 @@ class UpstreamError(Exception):
 
 def _params(request: HttpRequest) -> dict[str, str] | JsonResponse:
     """The query for the upstream, or the 400 response explaining why not."""
-    raw = request.GET.get("delay_ms")
-    if raw is None:
+    if "delay_ms" not in request.GET:
         return {}
-    if raw.isascii() and raw.isdigit() and int(raw) <= MAX_DELAY_MS:
-        return {"delay_ms": raw}
-    message = f"delay_ms must be a whole number from 0 to {MAX_DELAY_MS}, got {raw!r}."
-    return JsonResponse({"error": message}, status=400)
+    delay_ms = whole(request, "delay_ms", None, 0, MAX_DELAY_MS)
+    if isinstance(delay_ms, JsonResponse):
+        return delay_ms
+    return {"delay_ms": request.GET["delay_ms"]}  # passed on as written
 
 
 def _url() -> str | None:
@@ -362,20 +362,6 @@ MAX_CPU_MS = 1_000
 _CHUNK = 1_000  # pure-Python iterations between two reads of the CPU clock
 
 
-def _whole(request: HttpRequest, name: str, default: int | None, low: int, high: int
-           ) -> int | JsonResponse:
-    """The query parameter ``name`` as a whole number from ``low`` to ``high``, or the
-    400 response saying why not (``default`` None: the parameter is required)."""
-    raw = request.GET.get(name)
-    if raw is None and default is not None:
-        return default
-    if raw is not None and raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
-        return int(raw)
-    got = "it is missing" if raw is None else f"got {raw!r}"
-    message = f"{name} must be a whole number from {low} to {high}, {got}."
-    return JsonResponse({"error": message}, status=400)
-
-
 def _burn(ms: int) -> None:
     """``ms`` of this thread's CPU time in pure Python, holding the GIL: the same work
     whatever else competes for the core."""
@@ -387,7 +373,7 @@ def _burn(ms: int) -> None:
 
 
 def cpu(request: HttpRequest) -> JsonResponse:
-    ms = _whole(request, "ms", None, 0, MAX_CPU_MS)
+    ms = whole(request, "ms", None, 0, MAX_CPU_MS)
     if isinstance(ms, JsonResponse):
         return ms
     _burn(ms)
@@ -396,7 +382,7 @@ def cpu(request: HttpRequest) -> JsonResponse:
 
 async def cpu_async(request: HttpRequest) -> JsonResponse:
     """The same work in an async view: it runs on the event loop's thread."""
-    ms = _whole(request, "ms", None, 0, MAX_CPU_MS)
+    ms = whole(request, "ms", None, 0, MAX_CPU_MS)
     if isinstance(ms, JsonResponse):
         return ms
     _burn(ms)
@@ -411,7 +397,7 @@ MAX_POLL_MS = 60_000
 def poll(request: HttpRequest) -> JsonResponse:
     """A long poll: wait ``ms`` for an event (none comes here), then answer none. The
     thread that runs this view is held for the whole wait."""
-    ms = _whole(request, "ms", 1_000, 0, MAX_POLL_MS)
+    ms = whole(request, "ms", 1_000, 0, MAX_POLL_MS)
     if isinstance(ms, JsonResponse):
         return ms
     threading.Event().wait(ms / 1000)
@@ -421,7 +407,7 @@ def poll(request: HttpRequest) -> JsonResponse:
 async def poll_async(request: HttpRequest) -> JsonResponse:
     """The same long poll as a coroutine: the view waits without a thread of its own
     (Django's handler still keeps this request's executor thread, idle, until it ends)."""
-    ms = _whole(request, "ms", 1_000, 0, MAX_POLL_MS)
+    ms = whole(request, "ms", 1_000, 0, MAX_POLL_MS)
     if isinstance(ms, JsonResponse):
         return ms
     try:
@@ -456,7 +442,7 @@ def _read(kb: int) -> int:
 
 
 def file_read(request: HttpRequest) -> JsonResponse:
-    kb = _whole(request, "kb", 1_024, 1, BLOB_KB)
+    kb = whole(request, "kb", 1_024, 1, BLOB_KB)
     if isinstance(kb, JsonResponse):
         return kb
     return JsonResponse({"bytes": _read(kb)})
@@ -465,7 +451,7 @@ def file_read(request: HttpRequest) -> JsonResponse:
 async def file_read_async(request: HttpRequest) -> JsonResponse:
     """The same read from an async view: there is no asynchronous file read in asyncio,
     so it goes to a thread (``asyncio.to_thread``), as aiofiles does."""
-    kb = _whole(request, "kb", 1_024, 1, BLOB_KB)
+    kb = whole(request, "kb", 1_024, 1, BLOB_KB)
     if isinstance(kb, JsonResponse):
         return kb
     return JsonResponse({"bytes": await asyncio.to_thread(_read, kb)})
@@ -473,28 +459,16 @@ async def file_read_async(request: HttpRequest) -> JsonResponse:
 
 # Several queries in one async view ######################################################
 
-MAX_QUERIES = 10
-MAX_QUERY_MS = 2_000
 QUERY_MODES = ("gather", "sequential")
 
 
 async def queries(request: HttpRequest) -> JsonResponse:
     """``n`` async ORM queries that each sleep ``ms`` in PostgreSQL, gathered (the
     guide's "run in parallel") or awaited in turn; answers the time the view took."""
-    n = _whole(request, "n", 3, 1, MAX_QUERIES)
-    if isinstance(n, JsonResponse):
-        return n
-    ms = _whole(request, "ms", 50, 0, MAX_QUERY_MS)
-    if isinstance(ms, JsonResponse):
-        return ms
-    mode = request.GET.get("mode", QUERY_MODES[0])
-    if mode not in QUERY_MODES:
-        message = f"mode must be one of {', '.join(QUERY_MODES)}, got {mode!r}."
-        return JsonResponse({"error": message}, status=400)
-    if connection.vendor != "postgresql":
-        return JsonResponse({"error": "This endpoint runs pg_sleep() and needs PostgreSQL, "
-                                      f"but LAB_DATABASE_URL points to {connection.vendor}."},
-                            status=501)
+    asked = sleeping_queries(request, 50, QUERY_MODES)
+    if isinstance(asked, JsonResponse):
+        return asked
+    n, ms, mode = asked
 
     def one() -> Awaitable[int]:
         sleeping = Item.objects.filter(pk=1).extra(where=["pg_sleep(%s) IS NOT NULL"],

@@ -54,57 +54,12 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-MAX_QUERIES = 10
+from api.params import choice, row_limit, sleep_ms, sleeping_queries
+
 MAX_SLEEP_MS = 2_000
-MAX_ORDERS = 1_000
 QUERY_MODES = ("gather", "sequential", "threads")
 FETCH_MODES = ("one", "peers", "raise", "select_related")
 
-
-# Parameters #############################################################################
-
-
-def _whole(
-    request: HttpRequest, name: str, default: int, low: int, high: int
-) -> int | JsonResponse:
-    """The query parameter ``name`` as a whole number, or the 400 response saying why not."""
-    raw = request.GET.get(name)
-    if raw is None:
-        return default
-    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
-        return int(raw)
-    message = f"{name} must be a whole number from {low} to {high}, got {raw!r}."
-    return JsonResponse({"error": message}, status=400)
-
-
-def _choice(request: HttpRequest, name: str, choices: tuple[str, ...]) -> str | JsonResponse:
-    """The query parameter ``name`` (default: the first choice), or the 400 response."""
-    raw = request.GET.get(name, choices[0])
-    if raw in choices:
-        return raw
-    message = f"{name} must be one of {', '.join(choices)}, got {raw!r}."
-    return JsonResponse({"error": message}, status=400)
-
-
-def _needs_postgresql() -> JsonResponse | None:
-    if connection.vendor == "postgresql":
-        return None
-    return JsonResponse(
-        {"error": "This endpoint runs pg_sleep() and needs PostgreSQL, but LAB_DATABASE_URL "
-                  f"points to {connection.vendor}."},
-        status=501,
-    )
-
-
-
-def _sleep_ms(request: HttpRequest, high: int) -> int | JsonResponse:
-    """The ``ms`` of a ``pg_sleep`` endpoint (default 100), or the 400 or 501 response
-    saying why it cannot run."""
-    ms = _whole(request, "ms", 100, 0, high)
-    if isinstance(ms, JsonResponse):
-        return ms
-    refusal = _needs_postgresql()
-    return refusal if refusal is not None else ms
 
 # Sleeping queries #######################################################################
 
@@ -127,17 +82,10 @@ def _elapsed_ms(start: float) -> float:
 
 
 async def queries(request: HttpRequest) -> JsonResponse:
-    n = _whole(request, "n", 3, 1, MAX_QUERIES)
-    if isinstance(n, JsonResponse):
-        return n
-    ms = _whole(request, "ms", 100, 0, MAX_SLEEP_MS)
-    if isinstance(ms, JsonResponse):
-        return ms
-    mode = _choice(request, "mode", QUERY_MODES)
-    if isinstance(mode, JsonResponse):
-        return mode
-    if (refusal := _needs_postgresql()) is not None:
-        return refusal
+    asked = sleeping_queries(request, 100, QUERY_MODES)
+    if isinstance(asked, JsonResponse):
+        return asked
+    n, ms, mode = asked
 
     start = time.perf_counter()
     if mode == "gather":
@@ -165,7 +113,7 @@ async def queries(request: HttpRequest) -> JsonResponse:
 
 
 async def overlap(request: HttpRequest) -> JsonResponse:
-    ms = _sleep_ms(request, MAX_SLEEP_MS)
+    ms = sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
     start = time.perf_counter()
@@ -231,10 +179,10 @@ _FETCH: dict[str, Callable[[models.QuerySet[Order]], models.QuerySet[Order]]] = 
 
 
 def orders(request: HttpRequest) -> JsonResponse:
-    limit = _whole(request, "limit", 50, 1, MAX_ORDERS)
+    limit = row_limit(request, 50)
     if isinstance(limit, JsonResponse):
         return limit
-    mode = _choice(request, "mode", FETCH_MODES)
+    mode = choice(request, "mode", FETCH_MODES)
     if isinstance(mode, JsonResponse):
         return mode
     rows = list(_FETCH[mode](Order.objects.order_by("id"))[:limit])

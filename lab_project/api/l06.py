@@ -56,24 +56,23 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from catalog.models import Item
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from ninja import NinjaAPI, Schema
 from ninja.operation import ResponseObject
-from ninja.renderers import BaseRenderer, JSONRenderer
+from ninja.renderers import BaseRenderer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
-from api.l01 import _limit  # the same limit rules and 400 message as lesson 1
+from api.params import row_limit
+from api.render import COMPACT_JSON, CompactJSONRenderer, orjson_bytes
 
 FIELDS = ("id", "name", "category", "price", "quantity")
-# Compact, UTF-8: the bytes DRF's JSONRenderer and orjson produce.
-JSON_PARAMS: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+DEFAULT_LIMIT = 10  # as lesson 1
 
 
 def _rows(limit: int) -> QuerySet:
@@ -106,26 +105,21 @@ ROWS: dict[str, Callable[[int], list[Any]]] = {
 
 
 def _raw_response(rows: list[dict[str, Any]]) -> JsonResponse:
-    return JsonResponse(rows, safe=False, json_dumps_params=JSON_PARAMS)
-
-
-def _orjson_bytes(data: Any) -> bytes:
-    # orjson has no Decimal type: default=str gives "12.34", as Django's encoder does.
-    return orjson.dumps(data, default=str)
+    return JsonResponse(rows, safe=False, json_dumps_params=COMPACT_JSON)
 
 
 def raw_items(request: HttpRequest) -> JsonResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
     return _raw_response(_values(limit))
 
 
 def raw_orjson_items(request: HttpRequest) -> HttpResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
-    return HttpResponse(_orjson_bytes(_values(limit)), content_type="application/json")
+    return HttpResponse(orjson_bytes(_values(limit)), content_type="application/json")
 
 
 # Django Ninja ###########################################################################
@@ -140,19 +134,13 @@ class ItemSchema(Schema):
     quantity: int
 
 
-class CompactJSONRenderer(JSONRenderer):
-    """Ninja's standard renderer with the lab's compact, UTF-8 output."""
-
-    json_dumps_params = JSON_PARAMS
-
-
 class ORJSONRenderer(BaseRenderer):
     """Ninja with orjson, as Ninja's docs show it."""
 
     media_type = "application/json"
 
     def render(self, request: HttpRequest, data: Any, *, response_status: int) -> bytes:
-        return _orjson_bytes(data)
+        return orjson_bytes(data)
 
 
 # Two APIs in one project need distinct URL namespaces.
@@ -166,7 +154,7 @@ ninja_orjson_api = NinjaAPI(
 
 
 def ninja_items(request: HttpRequest) -> Any:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit  # Ninja passes an HttpResponse through untouched
     # A queryset, as in the guide; Ninja evaluates it while validating the response.
@@ -188,7 +176,7 @@ class ItemSerializer(serializers.ModelSerializer):
 
 @api_view(["GET"])
 def drf_items(request: Any) -> Response | JsonResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit  # DRF passes a plain Django response through untouched
     return Response(ItemSerializer(_items(limit), many=True).data)
@@ -233,7 +221,7 @@ SERIALIZERS: dict[str, Callable[[list[Any]], bytes]] = {
     # JsonResponse(rows): json.dumps with DjangoJSONEncoder, encoded to UTF-8.
     "raw": lambda rows: _raw_response(rows).content,
     # orjson.dumps(rows, default=str).
-    "raw-orjson": _orjson_bytes,
+    "raw-orjson": orjson_bytes,
     # Schema validation (from the instances' attributes), model_dump, json.dumps.
     "ninja": _ninja_body(ninja_api),
     # The same, encoded by orjson.

@@ -52,8 +52,8 @@ from django_redis.cache import RedisCache as DjangoRedisCache
 
 from api import l07_stampede
 from api.order_stats import order_stats
+from api.params import key
 
-_SUFFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 _PATTERN = re.compile(r"[A-Za-z0-9_.:*?\[\]-]{1,100}", re.ASCII)
 _TICK = b'{"ok": true}'
 
@@ -89,11 +89,8 @@ async def ticker(request: HttpRequest) -> HttpResponse:
 
 
 def _cache_key(request: HttpRequest) -> str | JsonResponse:
-    suffix = request.GET.get("key", "all")
-    if not _SUFFIX.fullmatch(suffix):
-        message = f"key must be 1 to 64 letters, digits, '.', '_' or '-', got {suffix!r}."
-        return JsonResponse({"error": message}, status=400)
-    return f"items:{suffix}"
+    suffix = key(request, "all")
+    return suffix if isinstance(suffix, JsonResponse) else f"items:{suffix}"
 
 
 def _marked(stats: list, hit: bool) -> JsonResponse:

@@ -34,7 +34,6 @@ process. With ``LAB_CACHE=none`` (DummyCache stores nothing) these endpoints ans
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,26 +47,24 @@ from django.views.decorators.cache import cache_page
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from api.l04 import _needs_postgresql, _whole
 from api.order_stats import order_stats
+from api.params import key, needs_postgresql, whole
 
 MAX_SLEEP_MS = 5_000
 TIMEOUT_S = 300  # how long a recomputed value stays cached, as in the guide
 POLL_S = 0.01  # how often a waiter looks for the value: at most this much extra latency
 LOCK_MARGIN_S = 10  # the lock outlives the recompute by this much, then expires
 RECOMPUTES_KEY = "l07:recomputes"
-_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 
 
 # Parameters and refusals ################################################################
 
 
 def _params(request: HttpRequest) -> tuple[str, int] | JsonResponse:
-    name = request.GET.get("key", "default")
-    if not _KEY.fullmatch(name):
-        message = f"key must be 1 to 64 letters, digits, '.', '_' or '-', got {name!r}."
-        return JsonResponse({"error": message}, status=400)
-    ms = _whole(request, "ms", 200, 0, MAX_SLEEP_MS)
+    name = key(request, "default")
+    if isinstance(name, JsonResponse):
+        return name
+    ms = whole(request, "ms", 200, 0, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
     return name, ms
@@ -109,7 +106,7 @@ def _checked(request: HttpRequest) -> tuple[str, int] | JsonResponse:
     params = _params(request)
     if isinstance(params, JsonResponse):
         return params
-    refusal = _needs_a_cache() or (_needs_postgresql() if params[1] else None)
+    refusal = _needs_a_cache() or (needs_postgresql() if params[1] else None)
     return refusal if refusal is not None else params
 
 

@@ -54,7 +54,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from api.db_errors import database_errors
-from api.l04 import _sleep_ms
+from api.params import sleep_ms
 
 MAX_SLEEP_MS = 60_000
 _OK = {"ok": True}
@@ -94,7 +94,7 @@ def _sleep(ms: int) -> None:
 @require_GET
 @database_errors
 def slow(request: HttpRequest) -> JsonResponse:
-    ms = _sleep_ms(request, MAX_SLEEP_MS)
+    ms = sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
     _sleep(ms)
@@ -104,7 +104,7 @@ def slow(request: HttpRequest) -> JsonResponse:
 @require_GET
 @database_errors
 def pool_wait(request: HttpRequest) -> JsonResponse:
-    ms = _sleep_ms(request, MAX_SLEEP_MS)
+    ms = sleep_ms(request, MAX_SLEEP_MS)
     if isinstance(ms, JsonResponse):
         return ms
     start = time.perf_counter()

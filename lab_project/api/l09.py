@@ -54,7 +54,7 @@ from catalog.models import Item
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.urls import path
 
-from api.l04 import _whole
+from api.params import whole
 
 MAX_ITEMS = 100_000
 DEFAULT_ITEMS = 1_000
@@ -63,7 +63,7 @@ SEPARATORS = (",", ":")
 
 
 def _n(request: HttpRequest) -> int | JsonResponse:
-    return _whole(request, "n", DEFAULT_ITEMS, 1, MAX_ITEMS)
+    return whole(request, "n", DEFAULT_ITEMS, 1, MAX_ITEMS)
 
 
 def _pass(remaining: int) -> Any:

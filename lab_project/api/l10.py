@@ -54,7 +54,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from api.l04 import MAX_ORDERS, _whole  # the same limit rules and 400 message as lesson 4
+from api.params import row_limit
+from api.render import COMPACT_JSON
 
 DEFAULT_LIMIT = 50
 
@@ -71,17 +72,13 @@ TAG = re.compile(r"[A-Za-z0-9_-]{4,40}")
 TOP_STATEMENTS = 3
 
 
-def _limit(request: HttpRequest) -> int | JsonResponse:
-    return _whole(request, "limit", DEFAULT_LIMIT, 1, MAX_ORDERS)
-
-
 def _row(order_id: int, customer: str, amount: Decimal, status: str) -> dict[str, Any]:
     return {"id": order_id, "customer": customer, "amount": f"{amount:.2f}", "status": status}
 
 
 def _response(rows: list[dict[str, Any]]) -> HttpResponse:
     """Compact JSON (no spaces), UTF-8: the one rendering of both endpoints."""
-    body = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    body = json.dumps(rows, **COMPACT_JSON)
     return HttpResponse(body.encode(), content_type="application/json")
 
 
@@ -93,7 +90,7 @@ def _slow_row(order: Order) -> dict[str, Any]:
 
 
 def slow_orders(request: HttpRequest) -> HttpResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
     orders = Order.objects.order_by("id")[:limit]
@@ -101,7 +98,7 @@ def slow_orders(request: HttpRequest) -> HttpResponse:
 
 
 def fast_orders(request: HttpRequest) -> HttpResponse:
-    limit = _limit(request)
+    limit = row_limit(request, DEFAULT_LIMIT)
     if isinstance(limit, JsonResponse):
         return limit
     # One query: SELECT order.id, customer.name, order.amount, order.status ... INNER JOIN.

@@ -44,7 +44,6 @@ import time
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from catalog.models import Customer, Item
 from django.core import signing
 from django.core.cache import cache
@@ -58,7 +57,7 @@ from rest_framework.decorators import api_view
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 from rest_framework.response import Response
 
-from api.l06 import CompactJSONRenderer  # compact, UTF-8: the bytes DRF and orjson give
+from api.render import CompactJSONRenderer, orjson_bytes  # compact, UTF-8: the bytes DRF gives
 
 COUNT = 20
 FIELDS = ("id", "name", "price")
@@ -77,11 +76,6 @@ def _rows() -> list[dict[str, Any]]:
 
 async def _arows() -> list[dict[str, Any]]:
     return [row async for row in _active_items().values(*FIELDS)]
-
-
-def _body(rows: list[dict[str, Any]]) -> bytes:
-    # orjson has no Decimal type: default=str gives "12.30", as DRF and Ninja do.
-    return orjson.dumps(rows, default=str)
 
 
 # DRF: the starting point, then its serializer without APIView, sync and async ###########
@@ -163,7 +157,7 @@ def ninja_cached_items(request: HttpRequest) -> Any:
 def raw_cached_items(request: HttpRequest) -> HttpResponse:
     body = cache.get(RAW_KEY)
     if body is None:
-        body = _body(_rows())
+        body = orjson_bytes(_rows())
         cache.set(RAW_KEY, body, timeout=CACHE_TIMEOUT)
     return HttpResponse(body, content_type="application/json")
 
@@ -171,7 +165,7 @@ def raw_cached_items(request: HttpRequest) -> HttpResponse:
 async def raw_cached_async_items(request: HttpRequest) -> HttpResponse:
     body = await cache.aget(RAW_KEY)
     if body is None:
-        body = _body(await _arows())
+        body = orjson_bytes(await _arows())
         await cache.aset(RAW_KEY, body, timeout=CACHE_TIMEOUT)
     return HttpResponse(body, content_type="application/json")
 
@@ -271,7 +265,7 @@ def budget_items(request: HttpRequest) -> HttpResponse:
     with connection.execute_wrapper(orm_q):
         rows = _rows()
     t2 = time.perf_counter()
-    body = _body(rows)
+    body = orjson_bytes(rows)
     t3 = time.perf_counter()
     response = HttpResponse(body, content_type="application/json")
     t4 = time.perf_counter()
