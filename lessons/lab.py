@@ -159,9 +159,27 @@ class Lab:
         finally:
             self.services.start_postgres()
 
-    def db_connections(self) -> int:
-        """Client connections PostgreSQL holds to the lab database right now (this
-        query's own connection excluded): what pooling and leaks change."""
+    def db_connections(self, server: HttpProcess | None = None, settle: float = 0.2) -> int:
+        """Connections to the lab database: what pooling and leaks change.
+
+        With ``server``: the TCP connections that server's processes hold open to
+        PostgreSQL, read from the OS, so no other client of the database (a test beside
+        it, a backend still exiting) counts.  Without: every client backend PostgreSQL
+        has for the lab database (this query's own excluded).  Read until two readings
+        ``settle`` seconds apart agree (at most 5 s): Django closes a request's
+        connection on ``request_finished``, which its ASGI handler sends after the
+        response went out."""
+        read = (lambda: _connections_to(server, self.services.database_url)) if server else self._backends
+        count, deadline = read(), time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(settle)
+            again = read()
+            if again == count:
+                break
+            count = again
+        return count
+
+    def _backends(self) -> int:
         import psycopg
 
         with psycopg.connect(self.services.database_url) as conn:
@@ -251,3 +269,20 @@ class Servers(dict[str, LabServer]):
 
 def _hostport(url: str) -> str:
     return url.split("@")[-1].split("//")[-1].rsplit("/", 1)[0]
+
+
+def _connections_to(server: HttpProcess, database_url: str) -> int:
+    """Established TCP connections from ``server``'s processes to the database's port."""
+    import urllib.parse
+
+    import psutil
+
+    port = urllib.parse.urlsplit(database_url).port or 5432
+    found = 0
+    for process in server.processes():
+        try:
+            found += sum(1 for c in process.net_connections(kind="tcp")
+                         if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+        except psutil.Error:  # a worker that just exited holds nothing
+            continue
+    return found

@@ -40,6 +40,25 @@ def test_thread_insensitive_queries_run_in_parallel_on_n_connections(counted_asg
     assert ms * 0.9 <= body["elapsed_ms"] < 0.9 * n * ms
 
 
+def test_db_connections_of_a_server_counts_what_it_holds_and_nothing_else(lab):
+    # Notebook 04 counts the connections thread_sensitive=False leaves open: with a
+    # server, only that server's own (from the OS); a client of the database beside it
+    # (here a psycopg connection of the test's) does not count.
+    import psycopg
+
+    from lessons import Profile
+
+    with lab.serve(Profile(server="uvicorn", middleware="none")) as srv:
+        assert lab.db_connections(srv) == 0  # CONN_MAX_AGE=0: closed after each request
+        fetch(srv.url, "/l04/queries?n=2&ms=0&mode=gather")
+        assert lab.db_connections(srv) == 0
+        with psycopg.connect(lab.services.database_url):
+            everyone = lab.db_connections()
+            fetch(srv.url, "/l04/queries?n=3&ms=50&mode=threads")
+            assert lab.db_connections(srv) == 3  # one per executor thread, never closed
+            assert lab.db_connections() == everyone + 3
+
+
 @pytest.mark.parametrize("mode", ["gather", "sequential", "threads"])
 def test_every_mode_is_one_hop_and_one_query_per_query(counted_asgi, mode):
     base = counts(counted_asgi, "/l01/hello-async")
