@@ -153,7 +153,17 @@ def summary(df: pd.DataFrame, guide: Mapping[str, float]) -> pd.DataFrame:
 # -- the client process ------------------------------------------------------------------
 
 def _client(spec_path: str) -> int:
+    """The child process: send the spec's requests on schedule, write every measured
+    request's readings to ``out.json`` beside the spec."""
     spec = json.loads(Path(spec_path).read_text())
+    out = _Schedule(spec, _new_loop()).run()
+    target = Path(spec_path).with_name("out.json")
+    target.with_suffix(".tmp").write_text(json.dumps(out))
+    os.replace(target.with_suffix(".tmp"), target)
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
@@ -161,105 +171,116 @@ def _client(spec_path: str) -> int:
     except ImportError:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    import httptools
+    return loop
 
-    clock = time.perf_counter
-    request = spec["request"].encode("latin-1")
-    interval = 1.0 / spec["rate"]
-    total = spec["warmup"] + spec["count"]
-    records: list[dict[str, Any]] = []
-    pending = {"n": 0}
-    done = loop.create_future()
 
-    class Conn(asyncio.Protocol):
-        def __init__(self, rec: dict[str, Any]) -> None:
-            self.rec = rec
-            self.parser = httptools.HttpResponseParser(self)
-            self.transport: Any = None
-            self.finished = False
+class _Schedule:
+    """Requests at fixed intervals (the first ``warmup`` ones not kept), each on a new
+    connection; done when every request has its answer or failed."""
 
-        def connection_made(self, transport: Any) -> None:
-            self.transport = transport
-            transport.write(request)
+    def __init__(self, spec: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.spec = spec
+        self.loop = loop
+        self.clock = time.perf_counter
+        self.request = spec["request"].encode("latin-1")
+        self.interval = 1.0 / spec["rate"]
+        self.total = spec["warmup"] + spec["count"]
+        self.records: list[dict[str, Any]] = []
+        self.pending = 0
+        self.done = loop.create_future()
+        self.start = 0.0
 
-        def data_received(self, data: bytes) -> None:
-            try:
-                self.parser.feed_data(data)
-            except Exception:  # noqa: BLE001
-                self.finish(0)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            key = name.lower()
-            if key == b"server-timing":
-                self.rec["timing"] = value.decode()
-            elif key == b"lab-clock":
-                self.rec["clock"] = value.decode()
-            elif key == b"lab-queries":
-                self.rec["queries"] = value.decode()
-
-        def on_message_complete(self) -> None:
-            self.finish(self.parser.get_status_code())
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.finish(0)
-
-        def finish(self, status: int) -> None:
-            if self.finished:
-                return
-            self.finished = True
-            self.rec["done"] = clock()
-            self.rec["status"] = status
-            if self.transport is not None:
-                self.transport.close()
-            pending["n"] -= 1
-            if pending["n"] == 0 and len(records) == total and not done.done():
-                done.set_result(None)
-
-    async def one(intended: float, measured: bool) -> None:
-        rec: dict[str, Any] = {"intended": intended, "sent": clock()}
-        if measured:
-            records.append(rec)
-        else:
-            records.append({"skip": True})
-        pending["n"] += 1
+    def run(self) -> list[dict[str, Any]]:
+        """Every measured request's readings; one without an answer in time has status 0."""
+        self.start = self.clock() + 0.05
+        self.loop.call_later(0.04, self.next)
+        limit = 0.05 + self.total * self.interval + self.spec["timeout"] + 2
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: Conn(rec), spec["host"], spec["port"]),
-                                   spec["timeout"])
-        except (OSError, asyncio.TimeoutError):
-            rec["done"], rec["status"] = clock(), 0
-            pending["n"] -= 1
-            if pending["n"] == 0 and len(records) == total and not done.done():
-                done.set_result(None)
+            self.loop.run_until_complete(asyncio.wait_for(self.done, limit))
+        except asyncio.TimeoutError:
+            pass
+        for rec in self.records:
+            rec.setdefault("done", self.clock())
+            rec.setdefault("status", 0)
+        return [r for r in self.records if not r.get("skip")]
 
-    start = clock() + 0.05
-
-    def schedule() -> None:
+    def next(self) -> None:
         # Wake a little early and spin to the intended time: the event loop's timers are
         # coarse (about 1 ms), which would all land in "client lag".
-        i = len(records)
-        if i >= total:
+        i = len(self.records)
+        if i >= self.total:
             return
-        t = start + i * interval
-        while clock() < t:
+        t = self.start + i * self.interval
+        while self.clock() < t:
             pass
-        loop.create_task(one(t, i >= spec["warmup"]))
-        nxt = start + (i + 1) * interval
-        loop.call_later(max(0.0, nxt - clock() - 0.0015), schedule)
+        self.loop.create_task(self.one(t, i >= self.spec["warmup"]))
+        nxt = self.start + (i + 1) * self.interval
+        self.loop.call_later(max(0.0, nxt - self.clock() - 0.0015), self.next)
 
-    loop.call_later(0.04, schedule)
-    limit = 0.05 + total * interval + spec["timeout"] + 2
-    try:
-        loop.run_until_complete(asyncio.wait_for(done, limit))
-    except asyncio.TimeoutError:
-        pass
-    for rec in records:
-        rec.setdefault("done", clock())
-        rec.setdefault("status", 0)
-    out = [r for r in records if not r.get("skip")]
-    target = Path(spec_path).with_name("out.json")
-    target.with_suffix(".tmp").write_text(json.dumps(out))
-    os.replace(target.with_suffix(".tmp"), target)
-    return 0
+    async def one(self, intended: float, measured: bool) -> None:
+        rec: dict[str, Any] = {"intended": intended, "sent": self.clock()}
+        self.records.append(rec if measured else {"skip": True})
+        self.pending += 1
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: _Conn(self, rec), self.spec["host"],
+                                            self.spec["port"]),
+                self.spec["timeout"])
+        except (OSError, asyncio.TimeoutError):
+            rec["done"], rec["status"] = self.clock(), 0
+            self.settled()
+
+    def settled(self) -> None:
+        """One request is over (answered or failed)."""
+        self.pending -= 1
+        if self.pending == 0 and len(self.records) == self.total and not self.done.done():
+            self.done.set_result(None)
+
+
+class _Conn(asyncio.Protocol):
+    """One request: the server's timing headers, its status and the clock at its end."""
+
+    HEADERS = {b"server-timing": "timing", b"lab-clock": "clock", b"lab-queries": "queries"}
+
+    def __init__(self, schedule: _Schedule, rec: dict[str, Any]) -> None:
+        import httptools
+
+        self.schedule = schedule
+        self.rec = rec
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: Any = None
+        self.finished = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.schedule.request)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception:  # noqa: BLE001
+            self.finish(0)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = self.HEADERS.get(name.lower())
+        if key:
+            self.rec[key] = value.decode()
+
+    def on_message_complete(self) -> None:
+        self.finish(self.parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish(0)
+
+    def finish(self, status: int) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.rec["done"] = self.schedule.clock()
+        self.rec["status"] = status
+        if self.transport is not None:
+            self.transport.close()
+        self.schedule.settled()
 
 
 if __name__ == "__main__":

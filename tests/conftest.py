@@ -4,8 +4,10 @@ session."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from helpers import STATEMENT_TIMEOUT_MS, descendants, unique
+from helpers import IN_PROCESS_SEED, STATEMENT_TIMEOUT_MS, descendants, unique
 from lessons import config
 from lessons.profile import Profile
 from lessons.services import SeedSizes
@@ -85,6 +87,37 @@ def load_settings(monkeypatch: pytest.MonkeyPatch):
     return load
 
 
+@pytest.fixture(scope="module")
+def lab_django(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Django configured with lab.settings on a migrated, seeded temporary SQLite file."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        if settings.SETTINGS_MODULE != "lab.settings":
+            pytest.fail(f"Django is already configured with {settings.SETTINGS_MODULE}")
+    else:
+        database = tmp_path_factory.mktemp("lab") / "lab.sqlite3"
+        with pytest.MonkeyPatch.context() as mp:
+            for name in list(os.environ):
+                if name.startswith("LAB_"):
+                    mp.delenv(name)
+            mp.setenv("LAB_DATABASE_URL", f"sqlite://{database}")
+            mp.setenv("LAB_SECRET_KEY", "lab-project-tests")
+            mp.setenv("DJANGO_SETTINGS_MODULE", "lab.settings")
+            sys.path.insert(0, str(config.LAB_PROJECT))
+            django.setup()  # Reads the settings now, so the environment can go back.
+
+    from django.core.management import call_command
+    from django.db import connections
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_lab", stdout=io.StringIO(), **IN_PROCESS_SEED)
+    setup_test_environment()  # Lets the test client's "testserver" host through.
+    yield
+    teardown_test_environment()
+    connections.close_all()
 
 
 # Servers several lessons' tests share (one of each per test module that asks) ##########

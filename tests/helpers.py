@@ -1,22 +1,27 @@
 """What several test files need: one HTTP request (on ``lessons.probes``, the notebooks'
 own client), reply headers by lower-case name, exact counts per request from a server's
 counters, one query on the lab's PostgreSQL, run-unique names, and the processes this test
-process started.  A burst of simultaneous requests is ``lessons.probes.together``; the
+process started, and Django's test client on the project configured in this process
+(the ``lab_django`` fixture).  A burst of simultaneous requests is ``lessons.probes.together``; the
 servers several lessons' tests share are fixtures in ``conftest.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import psutil
 import psycopg
+import pytest
 
 from lessons import probes
 from lessons.counters import per_request
 from lessons.probes import Reply
 
 STATEMENT_TIMEOUT_MS = 500  # the redis_asgi server's (conftest.py)
+# The seed of the project configured in this process (the lab_django fixture, conftest.py).
+IN_PROCESS_SEED = {"items": 40, "customers": 5, "orders": 60, "seed": 42}
 
 
 def unique() -> str:
@@ -45,6 +50,19 @@ def sql(lab: Any, query: str, params: tuple = ()) -> list[tuple]:
     """The rows of one query on the lab's PostgreSQL."""
     with psycopg.connect(lab.services.database_url) as conn:
         return conn.execute(query, params).fetchall()
+
+
+def django_get(path: str, *, use_async: bool = False, **extra: Any):
+    """A GET through Django's test client (``AsyncClient`` when ``use_async``) on the
+    project the ``lab_django`` fixture configured in this process."""
+    from django.test import AsyncClient, Client
+
+    if use_async:
+        return asyncio.run(AsyncClient().get(path, **extra))
+    return Client().get(path, **extra)
+
+
+BOTH = pytest.mark.parametrize("use_async", [False, True], ids=["wsgi-client", "asgi-client"])
 
 
 def headers(reply: Reply) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """
 Lesson 7's endpoints (caching: ``cache_page``, manual ``cache.get``/``cache.set``,
 ``delete_pattern``, the stampede and its lock, ``/l07/stampede-page``: the guide's
-``@cache_page`` around the stampede's slow recompute) and its cache settings, against
-real servers started by the lab on its PostgreSQL and Valkey.
+``@cache_page`` around the stampede's slow recompute), against real servers started by
+the lab on its PostgreSQL and Valkey (its cache settings are tests/test_settings.py).
 
 Functional only: a handful of requests per check, no load. The stampede tests send 8
 requests at once, once each. Cache keys are unique per test run (the lab's Valkey keeps
@@ -191,53 +191,3 @@ def test_stampede_lock_without_django_redis_is_cache_add(slow_redis):
     assert sum(r.json()["recomputed"] for r in replies) == 1
     assert get(url, "/l07/recomputes").json()["recomputes"] == 1
     assert post(url, "/l07/invalidate").status == 501
-
-
-# Settings of lesson 7's caches ##########################################################
-
-REDIS = "redis://127.0.0.1:6390/0"
-
-
-@pytest.mark.parametrize(("parser", "path"), [
-    ("python", "redis.connection._RESP3Parser"),
-    ("hiredis", "redis.connection._HiredisParser"),
-])  # fmt: skip
-def test_redis_parser_setting(load_settings, parser, path):
-    s = load_settings(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER=parser)
-    assert s["CACHES"]["default"]["OPTIONS"]["PARSER_CLASS"] == path
-    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER=parser)
-    assert s["CACHES"]["default"]["OPTIONS"] == {"parser_class": path}
-    auto = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_REDIS_PARSER="auto")
-    assert "OPTIONS" not in auto["CACHES"]["default"]
-
-
-def test_cache_delay_setting(load_settings):
-    s = load_settings(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="0.5")
-    cache = s["CACHES"]["default"]
-    assert (cache["BACKEND"], cache["LAB_DELAY_MS"]) == (
-        "lab.slow_cache.DelayedDjangoRedisCache", 0.5)
-    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="20")
-    assert s["CACHES"]["default"]["BACKEND"] == "lab.slow_cache.DelayedRedisCache"
-    s = load_settings(LAB_CACHE="redis", LAB_REDIS_URL=REDIS, LAB_CACHE_DELAY_MS="0")
-    assert s["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-
-
-@pytest.mark.parametrize(("env", "message"), [
-    ({"LAB_CACHE": "redis", "LAB_REDIS_PARSER": "c"},
-     "LAB_REDIS_PARSER='c' is invalid; allowed values: auto, python, hiredis."),
-    ({"LAB_CACHE": "locmem", "LAB_REDIS_PARSER": "python"},
-     "LAB_REDIS_PARSER='python' is invalid (it needs LAB_CACHE=django-redis or redis); "
-     "allowed values: auto."),
-    ({"LAB_CACHE": "redis", "LAB_CACHE_DELAY_MS": "-1"},
-     "LAB_CACHE_DELAY_MS='-1' is invalid; allowed values: a number of milliseconds >= 0, "
-     "e.g. 1 or 0.5."),
-    ({"LAB_CACHE_DELAY_MS": "5"},
-     "LAB_CACHE_DELAY_MS='5' is invalid (it needs LAB_CACHE=django-redis or redis); "
-     "allowed values: 0."),
-])  # fmt: skip
-def test_bad_cache_knobs(load_settings, env, message):
-    from django.core.exceptions import ImproperlyConfigured
-
-    with pytest.raises(ImproperlyConfigured) as info:
-        load_settings(LAB_REDIS_URL=REDIS, **env)
-    assert str(info.value) == message

@@ -108,13 +108,6 @@ def test_backend_pid_counts_the_connections_a_server_opened(lab, guide_wsgi):
 # Statement timeout, Django's own pool, an unreachable database ##########################
 
 
-def test_statement_timeout_is_a_setting(load_settings):
-    pg = "postgresql://lab@127.0.0.1:5432/lab"
-    assert load_settings(LAB_DATABASE_URL=pg, LAB_STATEMENT_TIMEOUT_MS="250")[
-        "LAB_STATEMENT_TIMEOUT_MS"] == 250
-    assert load_settings()["LAB_STATEMENT_TIMEOUT_MS"] == 0
-
-
 @pytest.mark.parametrize("path", ["/l08/one-query", "/l08/one-query-async"])
 def test_one_query(redis_asgi, locmem_wsgi, path):
     for url in (redis_asgi.url, locmem_wsgi.url):

@@ -1,8 +1,8 @@
 """Lesson 10's endpoints against real servers on the lab's PostgreSQL and Valkey:
 ``/l10/silk-findings`` (silk records, a server without silk answers), slow and fast
 orders (byte-identical, N+1 queries against one), what each profiler records and that it
-leaves the bodies untouched, the profiler settings; and its profile readers
-(``pstats_shares``, ``tree_shares``) on known input.
+leaves the bodies untouched; and its profile readers (``pstats_shares``, ``tree_shares``)
+on known input (the profiler settings are tests/test_settings.py).
 
 The endpoint tests start servers: run them under the machine lock.  Query counts are
 exact integers from the counters (``Profile(instrument=True)``); what the profilers
@@ -23,13 +23,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
 from helpers import ok, sql, unique
-from lessons import config
 from lessons.counters import per_request
 from lessons.probes import get
-from lessons.profile import Profile, ProfileError
+from lessons.profile import Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 # The last requests silk recorded for /l10/, with their query counts (notebook 10 reads
@@ -235,51 +233,6 @@ def test_pyinstrument_writes_one_html_page_per_l10_request(pyinstrument, profile
     assert page.name.endswith("_l10_slow-orders.html")
     text = page.read_text()
     assert "<html" in text.lower() and "_slow_row" in text
-
-
-def test_debug_toolbar_needs_debug(load_settings):
-    with pytest.raises(ProfileError, match="^The debug toolbar only runs with DEBUG on"):
-        Profile(profiler="debug-toolbar")
-    with pytest.raises(ImproperlyConfigured) as caught:
-        load_settings(LAB_PROFILER="debug-toolbar")
-    assert str(caught.value) == (
-        "LAB_PROFILER='debug-toolbar' is invalid (the debug toolbar only runs with DEBUG, "
-        "so it needs LAB_DEBUG=1); allowed values: none, silk, pyinstrument."
-    )
-    s = load_settings(LAB_PROFILER="debug-toolbar", LAB_DEBUG="1")
-    assert s["MIDDLEWARE"][0] == "debug_toolbar.middleware.DebugToolbarMiddleware"
-    assert s["INSTALLED_APPS"][-1] == "debug_toolbar" and s["INTERNAL_IPS"] == ["127.0.0.1"]
-
-
-def test_profiler_settings(load_settings, monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(config.LAB_PROJECT))  # settings import lab.profiling
-    s = load_settings()
-    assert s["LAB_PROFILER"] == "none" and "silk" not in s["INSTALLED_APPS"]
-    s = load_settings(LAB_PROFILER="silk")
-    assert s["MIDDLEWARE"][0] == "silk.middleware.SilkyMiddleware" and "silk" in s["INSTALLED_APPS"]
-    assert s["SILKY_PYTHON_PROFILER"] and not s["SILKY_PYTHON_PROFILER_BINARY"]
-    s = load_settings(LAB_PROFILER="silk", LAB_PROFILE_DIR=str(tmp_path))
-    assert s["SILKY_PYTHON_PROFILER_BINARY"] and s["SILKY_PYTHON_PROFILER_RESULT_PATH"] == str(tmp_path)
-    s = load_settings(LAB_PROFILER="pyinstrument", LAB_PROFILE_DIR=str(tmp_path))
-    assert s["MIDDLEWARE"][0] == "pyinstrument.middleware.ProfilerMiddleware"
-    assert s["PYINSTRUMENT_PROFILE_DIR"] == str(tmp_path)
-    # Ignored by the profilers that write nothing, so a launcher may always pass it.
-    assert load_settings(LAB_PROFILE_DIR=str(tmp_path / "missing"))["LAB_PROFILE_DIR"]
-    for env, message in [
-        ({"LAB_PROFILER": "cprofile"},
-         "LAB_PROFILER='cprofile' is invalid; allowed values: none, silk, pyinstrument, "
-         "debug-toolbar."),
-        ({"LAB_PROFILER": "silk", "LAB_PROFILE_DIR": "profiles"},
-         "LAB_PROFILE_DIR='profiles' is invalid (the path is relative); allowed values: an "
-         "absolute path to an existing directory the server can write to."),
-        ({"LAB_PROFILER": "pyinstrument", "LAB_PROFILE_DIR": str(tmp_path / "missing")},
-         f"LAB_PROFILE_DIR='{tmp_path / 'missing'}' is invalid (it is not a writable "
-         "directory); allowed values: an absolute path to an existing directory the server "
-         "can write to."),
-    ]:
-        with pytest.raises(ImproperlyConfigured) as caught:
-            load_settings(**env)
-        assert str(caught.value) == message
 
 
 # Readers (no server) ####################################################################

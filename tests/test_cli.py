@@ -92,7 +92,7 @@ def test_doctor_says_where_postgres_data_goes_when_lab_home_is_private(monkeypat
         assert check.detail.endswith(f"who cannot enter it, so its data will be in {moved})")
         assert not moved.exists()  # the doctor looks, it makes nothing
 
-        monkeypatch.setattr(services, "PG_STATE_BASES", (closed,))
+        monkeypatch.setattr("lessons.services.pg_home.PG_STATE_BASES", (closed,))
         check = doctor.check_home()
         assert check.status == doctor.FAIL
         assert "no directory 'nobody' can reach could be made" in check.fix

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
 from helpers import fetch
 from lessons.profile import Profile
@@ -35,56 +34,7 @@ NAMES = ("sync_to_async", "async_to_sync", "threads_started", "queries", "reques
 N = 10
 
 
-# Settings ###############################################################################
-
-
-@pytest.fixture
-def load(load_settings):
-    """Execute lab/settings.py with exactly the given LAB_* variables; return its globals."""
-    return load_settings
-
-
-def test_instrument_setting(load):
-    assert load()["LAB_INSTRUMENT"] is False
-    assert load(LAB_INSTRUMENT="1")["LAB_INSTRUMENT"] is True
-    assert load(LAB_INSTRUMENT="off")["LAB_INSTRUMENT"] is False
-    with pytest.raises(ImproperlyConfigured) as info:
-        load(LAB_INSTRUMENT="2")
-    assert str(info.value) == (
-        "LAB_INSTRUMENT='2' is invalid; allowed values: 0/1, true/false, yes/no, on/off."
-    )
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("http://127.0.0.1:8001", "http://127.0.0.1:8001"),
-        ("http://127.0.0.1:8001/", "http://127.0.0.1:8001"),
-        ("https://api.example.com/v1/", "https://api.example.com/v1"),
-    ],
-)
-def test_upstream_url_setting(load, value, expected):
-    assert load()["LAB_UPSTREAM_URL"] is None
-    assert load(LAB_UPSTREAM_URL=value)["LAB_UPSTREAM_URL"] == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "why"),
-    [
-        ("127.0.0.1:8001", ""),
-        ("ftp://h/x", ""),
-        ("http://", ""),
-        ("http://h:port", " (the port is not a number)"),
-        ("http://h/?x=1", " (query strings and fragments are not supported)"),
-    ],
-)
-def test_bad_upstream_url(load, value, why):
-    with pytest.raises(ImproperlyConfigured) as info:
-        load(LAB_UPSTREAM_URL=value)
-    assert str(info.value) == (
-        f"LAB_UPSTREAM_URL={value!r} is invalid{why}; allowed values: "
-        "an http:// or https:// URL such as http://127.0.0.1:8001."
-    )
+# Lab middleware #########################################################################
 
 
 def test_query_wrapper_is_installed_once_per_connection_object():

@@ -1,28 +1,27 @@
 """
 Tests for lab_project: it never imports lessons, it migrates and boots, seed_lab, and the
-lesson endpoints (the LAB_* settings contract is tests/test_settings.py).
+project-wide endpoints (health check, admin, allowed hosts, no slash redirects); the LAB_*
+settings contract is tests/test_settings.py, each lesson's endpoints tests/test_api_lNN.py.
 
 The Django part configures the project once in this process against a SQLite file in a
-temporary directory, and restores the environment right after, so no LAB_* variable
-leaks into other test modules. No PostgreSQL needed.
+temporary directory (the ``lab_django`` fixture, conftest.py), and restores the environment
+right after, so no LAB_* variable leaks into other test modules. No PostgreSQL needed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
-import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import django
 import pytest
+
+from helpers import BOTH, IN_PROCESS_SEED, django_get
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab_project"
@@ -68,48 +67,14 @@ def test_entry_points_import_every_view_at_boot(tmp_path, entry):
     assert result.stdout.strip() == repr(views)
 
 
-# The project, in process ################################################################
-
-SIZES = {"items": 40, "customers": 5, "orders": 60, "seed": 42}
-
-
-@pytest.fixture(scope="module")
-def lab_django(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Django configured with lab.settings on a migrated, seeded temporary SQLite file."""
-    from django.conf import settings
-
-    if settings.configured:
-        if settings.SETTINGS_MODULE != "lab.settings":
-            pytest.fail(f"Django is already configured with {settings.SETTINGS_MODULE}")
-    else:
-        database = tmp_path_factory.mktemp("lab") / "lab.sqlite3"
-        with pytest.MonkeyPatch.context() as mp:
-            for name in list(os.environ):
-                if name.startswith("LAB_"):
-                    mp.delenv(name)
-            mp.setenv("LAB_DATABASE_URL", f"sqlite://{database}")
-            mp.setenv("LAB_SECRET_KEY", "lab-project-tests")
-            mp.setenv("DJANGO_SETTINGS_MODULE", "lab.settings")
-            sys.path.insert(0, str(LAB))
-            django.setup()  # Reads the settings now, so the environment can go back.
-
-    from django.core.management import call_command
-    from django.db import connections
-    from django.test.utils import setup_test_environment, teardown_test_environment
-
-    call_command("migrate", verbosity=0)
-    call_command("seed_lab", stdout=io.StringIO(), **SIZES)
-    setup_test_environment()  # Lets the test client's "testserver" host through.
-    yield
-    teardown_test_environment()
-    connections.close_all()
+# The project, in process (the lab_django fixture, conftest.py) #########################
 
 
 def seed(**sizes: int) -> str:
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("seed_lab", stdout=out, **{**SIZES, **sizes})
+    call_command("seed_lab", stdout=out, **{**IN_PROCESS_SEED, **sizes})
     return out.getvalue()
 
 
@@ -205,103 +170,30 @@ def test_new_rows_get_fresh_ids_after_seeding(lab_django):
         transaction.set_rollback(True)
 
 
-# Endpoints ##############################################################################
-
-
-def get(path: str, *, use_async: bool = False, **extra: Any):
-    from django.test import AsyncClient, Client
-
-    if use_async:
-        return asyncio.run(AsyncClient().get(path, **extra))
-    return Client().get(path, **extra)
-
-
-BOTH = pytest.mark.parametrize("use_async", [False, True], ids=["wsgi-client", "asgi-client"])
+# Project-wide endpoints (lesson 1's are tests/test_api_l01.py) #########################
 
 
 @BOTH
 def test_healthz(lab_django, use_async):
-    response = get("/healthz", use_async=use_async)
+    response = django_get("/healthz", use_async=use_async)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.content == b'{"status": "ok"}'
 
 
-@BOTH
-@pytest.mark.parametrize("path", ["/l01/hello", "/l01/hello-async"])
-def test_hello(lab_django, use_async, path):
-    response = get(path, use_async=use_async)
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
-    assert response.content == b'{"message": "hello"}'
-
-
-def expected_items(limit: int) -> bytes:
-    """The items body, built from the generator rather than from the ORM."""
-    from catalog.management.commands.seed_lab import make_items
-
-    rows = [
-        {
-            "id": item.id,
-            "name": item.name,
-            "category": item.category,
-            "price": str(item.price),
-            "quantity": item.quantity,
-        }
-        for item in make_items(SIZES["items"], SIZES["seed"])[:limit]
-    ]
-    return json.dumps(rows).encode()
-
-
-@BOTH
-@pytest.mark.parametrize("path", ["/l01/items", "/l01/items-async"])
-@pytest.mark.parametrize(("query", "limit"), [("", 10), ("?limit=1", 1), ("?limit=37", 37)])
-def test_items(lab_django, use_async, path, query, limit):
-    response = get(path + query, use_async=use_async)
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
-    assert response.content == expected_items(limit)
-    assert [row["id"] for row in response.json()] == list(range(1, limit + 1))
-
-
-def test_items_limit_beyond_the_table_returns_every_row(lab_django):
-    assert len(get("/l01/items?limit=1000").json()) == SIZES["items"]
-
-
-def test_sync_and_async_items_bodies_are_identical(lab_django):
-    bodies = {
-        get(path + "?limit=25", use_async=use_async).content
-        for path in ("/l01/items", "/l01/items-async")
-        for use_async in (False, True)
-    }
-    assert len(bodies) == 1
-
-
-@BOTH
-@pytest.mark.parametrize("path", ["/l01/items", "/l01/items-async"])
-@pytest.mark.parametrize("raw", ["0", "1001", "-1", "abc", "1.5", "", " 5", "٣", "99999999999"])
-def test_items_bad_limit(lab_django, use_async, path, raw):
-    response = get(path, data={"limit": raw}, use_async=use_async)
-    assert response.status_code == 400
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {
-        "error": f"limit must be a whole number from 1 to 1000, got {raw!r}."
-    }
-
-
 @pytest.mark.parametrize("path", ["/l01/hello/", "/healthz/", "/l01/items/"])
 def test_trailing_slash_is_not_redirected(lab_django, path):
-    assert get(path).status_code == 404
+    assert django_get(path).status_code == 404
 
 
 def test_admin(lab_django):
-    response = get("/admin/")
+    response = django_get("/admin/")
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/?next=/admin/"
-    assert get("/admin/login/").status_code == 200
+    assert django_get("/admin/login/").status_code == 200
 
 
 def test_only_loopback_hosts_are_allowed(lab_django):
-    assert get("/healthz", HTTP_HOST="127.0.0.1").status_code == 200
-    assert get("/healthz", HTTP_HOST="localhost").status_code == 200
-    assert get("/healthz", HTTP_HOST="example.com").status_code == 400
+    assert django_get("/healthz", HTTP_HOST="127.0.0.1").status_code == 200
+    assert django_get("/healthz", HTTP_HOST="localhost").status_code == 200
+    assert django_get("/healthz", HTTP_HOST="example.com").status_code == 400

@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
+from helpers import descendants, still_running
 from lessons import config
 from lessons.measure import capacity, comparison, launch, log, merge
 from lessons.measure.result import Run, table
@@ -30,27 +30,14 @@ from stub_server import StubServer
 pytestmark = pytest.mark.measures
 
 
-
-def _ours() -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE or "lessons.procs" in " ".join(p.cmdline()):
-                continue  # the reaper lives as long as the test process
-        except psutil.Error:
-            continue
-        out.append(p)
-    return out
-
-
 @pytest.fixture(autouse=True)
 def nothing_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Runs are saved to a throw-away results dir; no process outlives a test."""
     monkeypatch.setenv("LAB_RESULTS", str(tmp_path / "results"))
-    before = {p.pid for p in _ours()}
+    before = {p.pid for p in descendants()}
     yield
-    alive = psutil.wait_procs([p for p in _ours() if p.pid not in before], timeout=5)[1]
-    assert not alive, [" ".join(p.cmdline())[:100] for p in alive]
+    left = still_running([p for p in descendants() if p.pid not in before], timeout=5)
+    assert not left, [" ".join(p.cmdline())[:100] for p in left]
 
 
 # --------------------------------------------------------------------------------------

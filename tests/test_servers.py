@@ -4,7 +4,6 @@ bad input gets one clear sentence and leaves nothing running."""
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import signal
 import socket
 import subprocess
@@ -15,6 +14,7 @@ import time
 import psutil
 import pytest
 
+from helpers import descendants, fetch, headers, still_running
 from lessons.profile import SERVER_KINDS, Profile
 from lessons.server import ServerError
 
@@ -22,14 +22,8 @@ PATHS = ("/healthz", "/l01/hello", "/l01/hello-async", "/l01/items?limit=5", "/l
 
 
 def get(url: str, path: str) -> tuple[int, bytes, str]:
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read(), resp.getheader("Content-Type", "")
-    finally:
-        conn.close()
+    reply = fetch(url, path, timeout=10)
+    return reply.status, reply.body, headers(reply).get("content-type", "")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +96,7 @@ def _alive_and_named(p: psutil.Process) -> str | None:
 
 @pytest.mark.parametrize("kind", ["gunicorn-sync", "uvicorn", "granian-asgi"])
 def test_crash_at_startup_shows_the_log_and_leaves_nothing(lab, kind: str) -> None:
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = {p.pid for p in descendants()}
     server = lab.server(Profile(server=kind), env={"LAB_CACHE": "memcached"})
     with pytest.raises(ServerError) as caught:
         server.start()
@@ -112,8 +106,7 @@ def test_crash_at_startup_shows_the_log_and_leaves_nothing(lab, kind: str) -> No
     time.sleep(0.2)
     # PostgreSQL (the lab's, a descendant too) forks backends and autovacuum workers of
     # its own at any time: those are not the server's.
-    after = {p.pid for p in psutil.Process().children(recursive=True)
-             if _alive_and_named(p) not in (None, "postgres")}
+    after = {p.pid for p in descendants() if _alive_and_named(p) not in (None, "postgres")}
     assert after <= before
 
 
@@ -138,8 +131,7 @@ def test_a_killed_parent_leaves_no_server(fresh_home, no_external) -> None:
         procs_ = [psutil.Process(p) for p in pids]
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-        gone, alive = psutil.wait_procs(procs_, timeout=15)
-        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+        assert not still_running(procs_, timeout=15)
     finally:
         if child.poll() is None:
             child.kill()

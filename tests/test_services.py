@@ -78,7 +78,7 @@ def test_one_lab_per_home(fresh_home, no_external) -> None:
 def test_stale_pid_file_and_orphaned_postmaster_are_recovered(fresh_home, no_external) -> None:
     with Services(fresh_home, seed=SMALL_SEED, progress=None) as s:
         url = s.database_url
-        bindir = s._pg_bindir()
+        bindir = services.postgres.pg_bindir(s.pg_home, say=lambda _msg: None)
     pgdata = fresh_home / "pgdata"
 
     # 1. A pid file left by a crash, naming a process that is not PostgreSQL.
@@ -160,7 +160,7 @@ def private_home() -> Iterator[Path]:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     yield home
     shutil.rmtree(home, ignore_errors=True)
-    for base in services.PG_STATE_BASES:
+    for base in services.pg_home.PG_STATE_BASES:
         shutil.rmtree(base / services.postgres_home_name(home), ignore_errors=True)
 
 
@@ -200,7 +200,7 @@ def test_no_directory_postgres_can_reach_is_a_clear_error(private_home, no_exter
     taken = squatted / services.postgres_home_name(private_home)
     taken.mkdir()
     os.chown(taken, pwd.getpwnam("nobody").pw_uid, -1)  # someone else's: never used
-    monkeypatch.setattr(services, "PG_STATE_BASES", (closed, squatted))
+    monkeypatch.setattr("lessons.services.pg_home.PG_STATE_BASES", (closed, squatted))
     try:
         s = Services(private_home, seed=SMALL_SEED, progress=None)
         with pytest.raises(ServiceError) as err:

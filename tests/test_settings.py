@@ -14,6 +14,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from startproject import DEFAULT_MIDDLEWARE
 
+from lessons.profile import Profile, ProfileError
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab_project"
 SETTINGS = LAB / "lab" / "settings.py"
@@ -268,8 +270,6 @@ def test_bad_guide_pool_settings(error, env, message):
 
 
 def test_guide_pool_profile_knob():
-    from lessons.profile import Profile, ProfileError
-
     assert Profile(dj_db_conn_pool=True).env()["LAB_DJ_DB_CONN_POOL"] == "1"
     assert "LAB_DJ_DB_CONN_POOL" not in Profile().env()
     assert Profile().with_knob("dj_db_conn_pool", "yes").dj_db_conn_pool is True
@@ -284,12 +284,12 @@ def test_guide_pool_profile_knob():
 
 
 def test_statement_timeout(load):
-    options = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="250")["DATABASES"][
-        "default"
-    ]["OPTIONS"]
-    assert options["options"] == "-c statement_timeout=250"
+    s = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="250")
+    assert s["LAB_STATEMENT_TIMEOUT_MS"] == 250
+    assert s["DATABASES"]["default"]["OPTIONS"]["options"] == "-c statement_timeout=250"
     zero = load(LAB_DATABASE_URL=PG_URL, LAB_STATEMENT_TIMEOUT_MS="0")
     assert "options" not in zero["DATABASES"]["default"]["OPTIONS"]
+    assert load()["LAB_STATEMENT_TIMEOUT_MS"] == 0
 
 
 def test_bad_statement_timeout(error):
@@ -361,6 +361,49 @@ def test_bad_cache(error):
     )
 
 
+@pytest.mark.parametrize(("parser", "path"), [
+    ("python", "redis.connection._RESP3Parser"),
+    ("hiredis", "redis.connection._HiredisParser"),
+])  # fmt: skip
+def test_redis_parser_setting(load, parser, path):
+    s = load(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS_URL, LAB_REDIS_PARSER=parser)
+    assert s["CACHES"]["default"]["OPTIONS"]["PARSER_CLASS"] == path
+    s = load(LAB_CACHE="redis", LAB_REDIS_URL=REDIS_URL, LAB_REDIS_PARSER=parser)
+    assert s["CACHES"]["default"]["OPTIONS"] == {"parser_class": path}
+    auto = load(LAB_CACHE="redis", LAB_REDIS_URL=REDIS_URL, LAB_REDIS_PARSER="auto")
+    assert "OPTIONS" not in auto["CACHES"]["default"]
+
+
+def test_cache_delay_setting(load):
+    s = load(LAB_CACHE="django-redis", LAB_REDIS_URL=REDIS_URL, LAB_CACHE_DELAY_MS="0.5")
+    cache = s["CACHES"]["default"]
+    assert (cache["BACKEND"], cache["LAB_DELAY_MS"]) == (
+        "lab.slow_cache.DelayedDjangoRedisCache", 0.5)
+    s = load(LAB_CACHE="redis", LAB_REDIS_URL=REDIS_URL, LAB_CACHE_DELAY_MS="20")
+    assert s["CACHES"]["default"]["BACKEND"] == "lab.slow_cache.DelayedRedisCache"
+    s = load(LAB_CACHE="redis", LAB_REDIS_URL=REDIS_URL, LAB_CACHE_DELAY_MS="0")
+    assert s["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LAB_CACHE": "redis", "LAB_REDIS_PARSER": "c"},
+     "LAB_REDIS_PARSER='c' is invalid; allowed values: auto, python, hiredis."),
+    ({"LAB_CACHE": "locmem", "LAB_REDIS_PARSER": "python"},
+     "LAB_REDIS_PARSER='python' is invalid (it needs LAB_CACHE=django-redis or redis); "
+     "allowed values: auto."),
+    ({"LAB_CACHE": "redis", "LAB_CACHE_DELAY_MS": "-1"},
+     "LAB_CACHE_DELAY_MS='-1' is invalid; allowed values: a number of milliseconds >= 0, "
+     "e.g. 1 or 0.5."),
+    ({"LAB_CACHE_DELAY_MS": "5"},
+     "LAB_CACHE_DELAY_MS='5' is invalid (it needs LAB_CACHE=django-redis or redis); "
+     "allowed values: 0."),
+])  # fmt: skip
+def test_bad_cache_knobs(load, env, message):
+    with pytest.raises(ImproperlyConfigured) as info:
+        load(LAB_REDIS_URL=REDIS_URL, **env)
+    assert str(info.value) == message
+
+
 def test_default_middleware_is_what_startproject_generates(load):
     template = Path(django.__file__).parent / "conf/project_template/project_name"
     source = (template / "settings.py-tpl").read_text()
@@ -405,6 +448,99 @@ def test_settings_read_the_environment_once_and_only_lab_variables():
     source = SETTINGS.read_text()
     assert source.count("os.environ") == 1 and "getenv" not in source
     assert 'startswith("LAB_")' in source
+
+
+# Profilers ##############################################################################
+
+
+def test_debug_toolbar_needs_debug(load):
+    with pytest.raises(ProfileError, match="^The debug toolbar only runs with DEBUG on"):
+        Profile(profiler="debug-toolbar")
+    with pytest.raises(ImproperlyConfigured) as caught:
+        load(LAB_PROFILER="debug-toolbar")
+    assert str(caught.value) == (
+        "LAB_PROFILER='debug-toolbar' is invalid (the debug toolbar only runs with DEBUG, "
+        "so it needs LAB_DEBUG=1); allowed values: none, silk, pyinstrument."
+    )
+    s = load(LAB_PROFILER="debug-toolbar", LAB_DEBUG="1")
+    assert s["MIDDLEWARE"][0] == "debug_toolbar.middleware.DebugToolbarMiddleware"
+    assert s["INSTALLED_APPS"][-1] == "debug_toolbar" and s["INTERNAL_IPS"] == ["127.0.0.1"]
+
+
+def test_profiler_settings(load, tmp_path):
+    s = load()
+    assert s["LAB_PROFILER"] == "none" and "silk" not in s["INSTALLED_APPS"]
+    s = load(LAB_PROFILER="silk")
+    assert s["MIDDLEWARE"][0] == "silk.middleware.SilkyMiddleware" and "silk" in s["INSTALLED_APPS"]
+    assert s["SILKY_PYTHON_PROFILER"] and not s["SILKY_PYTHON_PROFILER_BINARY"]
+    s = load(LAB_PROFILER="silk", LAB_PROFILE_DIR=str(tmp_path))
+    assert s["SILKY_PYTHON_PROFILER_BINARY"] and s["SILKY_PYTHON_PROFILER_RESULT_PATH"] == str(tmp_path)
+    s = load(LAB_PROFILER="pyinstrument", LAB_PROFILE_DIR=str(tmp_path))
+    assert s["MIDDLEWARE"][0] == "pyinstrument.middleware.ProfilerMiddleware"
+    assert s["PYINSTRUMENT_PROFILE_DIR"] == str(tmp_path)
+    # Ignored by the profilers that write nothing, so a launcher may always pass it.
+    assert load(LAB_PROFILE_DIR=str(tmp_path / "missing"))["LAB_PROFILE_DIR"]
+    for env, message in [
+        ({"LAB_PROFILER": "cprofile"},
+         "LAB_PROFILER='cprofile' is invalid; allowed values: none, silk, pyinstrument, "
+         "debug-toolbar."),
+        ({"LAB_PROFILER": "silk", "LAB_PROFILE_DIR": "profiles"},
+         "LAB_PROFILE_DIR='profiles' is invalid (the path is relative); allowed values: an "
+         "absolute path to an existing directory the server can write to."),
+        ({"LAB_PROFILER": "pyinstrument", "LAB_PROFILE_DIR": str(tmp_path / "missing")},
+         f"LAB_PROFILE_DIR='{tmp_path / 'missing'}' is invalid (it is not a writable "
+         "directory); allowed values: an absolute path to an existing directory the server "
+         "can write to."),
+    ]:
+        with pytest.raises(ImproperlyConfigured) as caught:
+            load(**env)
+        assert str(caught.value) == message
+
+
+# Lab middleware and the upstream stand-in ################################################
+
+
+def test_instrument_setting(load):
+    assert load()["LAB_INSTRUMENT"] is False
+    assert load(LAB_INSTRUMENT="1")["LAB_INSTRUMENT"] is True
+    assert load(LAB_INSTRUMENT="off")["LAB_INSTRUMENT"] is False
+    with pytest.raises(ImproperlyConfigured) as info:
+        load(LAB_INSTRUMENT="2")
+    assert str(info.value) == (
+        "LAB_INSTRUMENT='2' is invalid; allowed values: 0/1, true/false, yes/no, on/off."
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://127.0.0.1:8001", "http://127.0.0.1:8001"),
+        ("http://127.0.0.1:8001/", "http://127.0.0.1:8001"),
+        ("https://api.example.com/v1/", "https://api.example.com/v1"),
+    ],
+)
+def test_upstream_url_setting(load, value, expected):
+    assert load()["LAB_UPSTREAM_URL"] is None
+    assert load(LAB_UPSTREAM_URL=value)["LAB_UPSTREAM_URL"] == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("127.0.0.1:8001", ""),
+        ("ftp://h/x", ""),
+        ("http://", ""),
+        ("http://h:port", " (the port is not a number)"),
+        ("http://h/?x=1", " (query strings and fragments are not supported)"),
+    ],
+)
+def test_bad_upstream_url(load, value, why):
+    with pytest.raises(ImproperlyConfigured) as info:
+        load(LAB_UPSTREAM_URL=value)
+    assert str(info.value) == (
+        f"LAB_UPSTREAM_URL={value!r} is invalid{why}; allowed values: "
+        "an http:// or https:// URL such as http://127.0.0.1:8001."
+    )
 
 
 # The knob table (lab/knobs.py) ##########################################################
