@@ -1,9 +1,10 @@
 """The lab project's Django inside the notebook kernel, for code a notebook runs itself.
 
 Some lessons are about code, not servers: the guide's async view as written, the async
-ORM, per-middleware cost.  ``django_setup(lab)`` points Django at the lab's own
-PostgreSQL and Valkey and calls ``django.setup()``, once per kernel (Django's settings
-are process-wide: a second, different profile needs a kernel restart, and says so).
+ORM, per-middleware cost.  ``lab.django_setup(profile)`` points Django at the lab's own
+PostgreSQL and Valkey (``lab.django_env(profile)``) and calls ``django.setup()``, once per
+kernel (Django's settings are process-wide: a second, different profile needs a kernel
+restart, and says so).
 
 The kernel runs an event loop, so plain ORM calls in a cell raise
 ``SynchronousOnlyOperation``; use the async ORM or ``sync_to_async`` as a view would.
@@ -13,27 +14,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from lessons import config
-from lessons.profile import Profile
 
 __all__ = ["django_setup"]
 
 _configured: dict[str, str] | None = None
 
 
-def django_setup(lab: Any, profile: Profile | None = None, **extra_env: str) -> Any:
-    """Configure and set up Django for ``profile`` in this process; returns settings."""
+def django_setup(django_env: Mapping[str, str], **extra_env: str) -> Any:
+    """Configure and set up Django in this process with ``django_env`` (what
+    ``Lab.django_env`` gives) and ``extra_env``; returns the settings."""
     global _configured
-    profile = profile or Profile(middleware="none", conn_max_age=0)
-    env = {
-        **profile.env(),
-        "LAB_DATABASE_URL": lab.services.database_url,
-        "LAB_REDIS_URL": lab.services.redis_url,
-        "LAB_SECRET_KEY": lab._secret_key(),
-        **extra_env,
-    }
+    env = {**django_env, **extra_env}
     if _configured is not None:
         if _configured != env:
             raise RuntimeError("Django is already set up in this kernel with other settings: "

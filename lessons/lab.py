@@ -5,6 +5,10 @@
         ...                              # load it, measure
     lab.close()                          # everything stopped
 
+Notebooks reach everything else through it too: ``lab.serve_all`` (``Servers``, whose
+``compare`` loads them interleaved), ``lab.compare_urls``, ``lab.load``, ``lab.counts``
+(a ``Counts`` table), ``lab.django_setup``, ``lab.microbench``, ``lab.waterfall``...
+
 Re-running ``lab = Lab()`` in the same kernel closes the earlier lab first, so a
 notebook can be re-run top to bottom without "address in use" or a held lock.
 """
@@ -24,9 +28,11 @@ from lessons.server import HttpProcess, LabServer, Upstream
 from lessons.services import Progress, SeedSizes, Services
 
 if TYPE_CHECKING:
-    from lessons.measure.capacity import Capacity
+    from lessons.counters import Counts
     from lessons.measure.comparison import Comparison
     from lessons.measure.result import Run
+    from lessons.measure.waterfall import Step, Waterfall
+    from lessons.microbench import Microbench
 
 __all__ = ["Lab"]
 
@@ -57,26 +63,30 @@ class Lab:
                env: Mapping[str, str] | None = None, **knobs: Any) -> LabServer:
         """A configured, not yet started ``LabServer`` for ``profile`` (a Profile, a
         preset name, or None for the defaults) with ``knobs`` changed."""
-        if self.services is None:
-            raise RuntimeError("This lab is closed: create a new one with Lab().")
         if profile is None:
             profile = Profile()
         elif isinstance(profile, str):
             profile = Profile.preset(profile)
         if knobs:
             profile = profile.replace(**knobs)
+        server = LabServer(profile, env={**self.django_env(profile), **(env or {})},
+                           port=port, cpus=self.cpu_plan.server, home=self.home)
+        self._servers.append(server)
+        return server
+
+    def django_env(self, profile: Profile | None = None) -> dict[str, str]:
+        """The environment the lab project's Django reads, in a server, a child process or
+        this kernel: ``profile``'s ``LAB_*`` knobs and this lab's database, cache, secret
+        key and profiles folder."""
+        if self.services is None:
+            raise RuntimeError("This lab is closed: create a new one with Lab().")
+        profile = profile or Profile()
         database_url = (self.services.sqlite_url() if profile.database == "sqlite"
                         else self.services.database_url)
         self.profiles_dir.mkdir(exist_ok=True)
-        server = LabServer(
-            profile,
-            env={"LAB_DATABASE_URL": database_url, "LAB_REDIS_URL": self.services.redis_url,
-                 "LAB_SECRET_KEY": self._secret_key(), "LAB_PROFILE_DIR": str(self.profiles_dir),
-                 **(env or {})},
-            port=port, cpus=self.cpu_plan.server, home=self.home,
-        )
-        self._servers.append(server)
-        return server
+        return {**profile.env(), "LAB_DATABASE_URL": database_url,
+                "LAB_REDIS_URL": self.services.redis_url, "LAB_SECRET_KEY": self._secret_key(),
+                "LAB_PROFILE_DIR": str(self.profiles_dir)}
 
     def serve(self, profile: Profile | str | None = None, **kwargs: Any) -> LabServer:
         """Start a server and return it; use it as ``with lab.serve(p) as srv:`` so it
@@ -97,57 +107,78 @@ class Lab:
             raise
         return servers
 
-    async def compare(self, profiles: Mapping[str, Profile], path: str, **load: Any) -> Comparison:
-        """Start a server per profile, load them interleaved and repeated, stop them."""
-        with self.serve_all(profiles) as servers:
-            return await servers.compare(path, **load)
-
-    async def sweep(self, profiles: Mapping[str, Profile], path: str | Mapping[str, str], *,
-                    connections: Sequence[int] = (16,), **load: Any) -> Any:
-        """Each profile's server in turn, loaded at each number of ``connections``
-        (closed loop); one row per run (a DataFrame with a ``config`` column).  ``path``
-        may differ per profile (a mapping label -> path)."""
-        from lessons.measure.launch import arun
-        from lessons.measure.result import table
-
-        load.setdefault("duration", config.by_speed(3.0, 1.0))
-        load.setdefault("warmup", config.by_speed(1.0, 0.5))
-        runs = []
-        for label, p in profiles.items():
-            target = path[label] if isinstance(path, Mapping) else path
-            with self.serve(p) as srv:
-                for c in connections:
-                    runs.append(await arun(srv.url + target, connections=c, label=label, **load))
-        df = table(runs)
-        return df.rename(columns={"label": "config"})
-
-    async def bench(self, profile: Profile | str | None, path: str, **load: Any) -> Run:
-        """One load run against a fresh server for ``profile`` (started and stopped)."""
-        from lessons.measure.launch import arun
-
-        with self.serve(profile) as srv:
-            return await arun(srv.url + path, **load)
-
-    async def capacity(self, profile: Profile | str | None, path: str, **search: Any) -> Capacity:
-        """The highest open-loop rate at which ``profile`` holds p99 under the SLO."""
-        from lessons.measure.capacity import afind_slo_capacity
-
-        with self.serve(profile) as srv:
-            return await afind_slo_capacity(srv.url, path=path, **search)
-
-    def counts(self, profiles: Mapping[str, Profile], paths: list[str], n: int = 50) -> Any:
+    def counts(self, profiles: Mapping[str, Profile], paths: list[str], n: int = 50) -> Counts:
         """Exact per-request thread hops, threads started and queries (one worker,
-        ``instrument=True``), one row per profile and path (a DataFrame)."""
-        import pandas as pd
-
-        from lessons.counters import per_request
+        ``instrument=True``), one row per profile and path; ``counts.of(config, path)``
+        reads one."""
+        from lessons.counters import Counts, per_request
 
         rows = []
         for label, p in profiles.items():
             with self.serve(p.replace(instrument=True, workers=1)) as srv:
                 for path in paths:
                     rows.append({"config": label, "path": path, **per_request(srv.url, path, n)})
-        return pd.DataFrame(rows)
+        return Counts(rows)
+
+    def count_per_request(self, server: HttpProcess | str, path: str, n: int = 50) -> dict[str, float]:
+        """Exact counts per request of ``path`` (thread hops, threads started, queries) on a
+        server started with ``instrument=True``: ``n`` requests one after another."""
+        from lessons.counters import per_request
+
+        return per_request(server if isinstance(server, str) else server.url, path, n)
+
+    async def load(self, url: str, **load: Any) -> Run:
+        """One load run against ``url`` (a running server's URL and path); ``load``:
+        connections, rate, duration, warmup, label... (see ``lessons.measure.launch``)."""
+        from lessons.measure.launch import arun
+
+        return await arun(url, **load)
+
+    async def compare_urls(self, targets: Mapping[str, str], **load: Any) -> Comparison:
+        """Load each target (label -> URL of a running server, ``path=`` appended to each)
+        in turn, A,B,A,B..., repeated; ``load``: repeats, connections, rate, duration,
+        warmup, baseline... (see ``lessons.measure.comparison.compare_urls``)."""
+        from lessons.measure.comparison import acompare_urls
+
+        return await acompare_urls(targets, **load)
+
+    async def waterfall(self, steps: Sequence[Step], **measure: Any) -> Waterfall:
+        """Each step's capacity under the SLO and throughput, repeated and interleaved, one
+        server per step (see ``lessons.measure.waterfall``)."""
+        from lessons.measure.waterfall import ameasure
+
+        return await ameasure(self, steps, **measure)
+
+    # -- Django in this kernel or a child process ------------------------------------
+
+    def django_setup(self, profile: Profile | None = None, **env: str) -> Any:
+        """Django set up in this kernel for ``profile`` (default: no middleware,
+        ``CONN_MAX_AGE=0``) on this lab's database and cache; returns the settings."""
+        from lessons.inprocess import django_setup
+
+        return django_setup(self.django_env(profile or Profile(middleware="none", conn_max_age=0)), **env)
+
+    def microbench(self, task: str, **params: Any) -> Microbench:
+        """Run micro-benchmark ``task`` ("middleware", "serializers") in a child process
+        pinned to the server's CPU (see ``lessons.microbench``)."""
+        from lessons.microbench import run
+
+        return run(self, task, **params)
+
+    # -- what django-silk stored ---------------------------------------------------------
+
+    def silk_requests(self, path: str) -> int:
+        """How many requests to ``path`` django-silk has stored in the lab's database."""
+        from lessons.silk import requests
+
+        return requests(self, path)
+
+    def forget_silk(self, prefix: str) -> int:
+        """Delete what silk stored for paths starting with ``prefix`` (rows and ``.prof``
+        files); returns how many requests were deleted."""
+        from lessons.silk import forget
+
+        return forget(self, prefix)
 
     @contextlib.contextmanager
     def database_down(self) -> Iterator[None]:
@@ -243,18 +274,20 @@ class Lab:
 
 
 class Servers(dict[str, LabServer]):
-    """Running servers by label; ``compare`` loads them interleaved (``results.compare``)."""
+    """Running servers by label; ``await servers.compare(path)`` loads them interleaved."""
 
     @property
     def urls(self) -> dict[str, str]:
         return {label: srv.url for label, srv in self.items()}
 
-    async def compare(self, path: str, **load: Any) -> Comparison:
-        """Load every server on ``path``, A,B,A,B...; ``load``: repeats, connections,
-        rate, duration, warmup... (see ``results.compare``)."""
-        from lessons.measure.comparison import acompare
+    async def compare(self, path: str, *, only: Sequence[str] | None = None, **load: Any) -> Comparison:
+        """Load every server (or those labelled ``only``) on ``path``, A,B,A,B...;
+        ``load``: repeats, connections, rate, duration, warmup... (see
+        ``lessons.measure.comparison.compare_urls``)."""
+        from lessons.measure.comparison import acompare_urls
 
-        return await acompare(self.urls, path=path, **load)
+        urls = self.urls if only is None else {label: self[label].url for label in only}
+        return await acompare_urls(urls, path=path, **load)
 
     def stop(self) -> None:
         for srv in self.values():

@@ -6,7 +6,7 @@ middleware, one serializer per item.  These run the lab project's Django directl
 process pinned to the server's core, with the lab's database and cache, so the
 notebook kernel's own Django (if any) and its event loop stay out of the numbers.
 
-    python -m lessons.microbench '{"task": "middleware", ...}'   # prints one JSON object
+    python -m lessons.microbench '{"task": "middleware", ...}' OUT.json   # writes one JSON object
 """
 
 from __future__ import annotations
@@ -14,49 +14,69 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lessons import config, cpus
+from lessons import config, procs
 
-__all__ = ["run", "paired", "per_request_us", "middleware_steps"]
+if TYPE_CHECKING:
+    from lessons.lab import Lab
+
+__all__ = ["run", "Microbench", "paired", "per_request_us", "middleware_steps"]
 
 
-def run(lab: Any, task: str, *, env: dict[str, str] | None = None, timeout: float = 300,
-        **params: Any) -> dict[str, Any]:
-    """Run ``task`` in a child process pinned to the server's CPU; return its result."""
-    child_env = {
-        **os.environ,
-        "PYTHONPATH": str(config.LAB_PROJECT),
-        "DJANGO_SETTINGS_MODULE": "lab.settings",
-        "LAB_DATABASE_URL": lab.services.database_url,
-        "LAB_REDIS_URL": lab.services.redis_url,
-        "LAB_SECRET_KEY": lab._secret_key(),
-        "LAB_MIDDLEWARE": "none",
-        **(env or {}),
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "lessons.microbench", json.dumps({"task": task, **params})],
-                            env=child_env, cwd=config.LAB_PROJECT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    cpus.pin(lab.cpu_plan.server, proc.pid)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise RuntimeError(f"microbench {task} took longer than {timeout:.0f} s and was stopped.") from None
-    except BaseException:  # an interrupted kernel must not leave it running
-        proc.kill()
-        proc.wait()
-        raise
-    if proc.returncode != 0:
-        raise RuntimeError(f"microbench {task} failed:\n" + "\n".join(err.strip().splitlines()[-15:]))
-    return json.loads(out.strip().splitlines()[-1])
+def run(lab: Lab, task: str, *, env: dict[str, str] | None = None, timeout: float = 300,
+        **params: Any) -> Microbench:
+    """Run ``task`` in a child process (``procs.spawn``: stopped whatever happens) pinned
+    to the server's CPU, with the lab's Django environment and no middleware; return its
+    result."""
+    from lessons.profile import Profile
+
+    child_env = {**os.environ, "PYTHONPATH": str(config.LAB_PROJECT),
+                 "DJANGO_SETTINGS_MODULE": "lab.settings",
+                 **lab.django_env(Profile(middleware="none")), **(env or {})}
+    with tempfile.TemporaryDirectory(prefix="microbench-") as tmp:
+        result, log = Path(tmp) / "result.json", Path(tmp) / "output.log"
+        argv = [sys.executable, "-m", "lessons.microbench", json.dumps({"task": task, **params}), str(result)]
+        proc = procs.spawn(argv, env=child_env, cwd=config.LAB_PROJECT, log=log, cpus=lab.cpu_plan.server)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"microbench {task} took longer than {timeout:.0f} s and was stopped.") from None
+        finally:  # an interrupted kernel must not leave it running; an exited one is forgotten
+            procs.stop(proc)
+        if code != 0:
+            raise RuntimeError(f"microbench {task} failed:\n"
+                               + "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:]))
+        return Microbench(json.loads(result.read_text()))
+
+
+class Microbench(dict[str, Any]):
+    """A task's result (the JSON object the child wrote), with readers for the
+    ``middleware`` task: ``steps()``, ``paired(...)``, ``per_request_us(...)``, ``hops(...)``."""
+
+    def steps(self) -> Any:
+        return middleware_steps(self)
+
+    def paired(self, interface: str, low: str, high: str, *, ratio: bool = False) -> tuple[float, float, float]:
+        return paired(self, interface, low, high, ratio=ratio)
+
+    def per_request_us(self, interface: str, name: str) -> float:
+        return per_request_us(self, interface, name)
+
+    def hops(self, interface: str, name: str) -> float:
+        """Thread hops per request (both directions) of stack ``name`` under ``interface``;
+        NaN when that stack's requests failed (``self["errors"]`` says why)."""
+        h = self["hops"][interface].get(name)
+        return math.nan if h is None else h["sync_to_async"] + h["async_to_sync"]
 
 
 # -- reading the middleware task's result ---------------------------------------------
@@ -295,11 +315,11 @@ _TASKS = {"middleware": _middleware, "serializers": _serializers}
 
 
 def _main() -> None:
-    params = json.loads(sys.argv[1])
+    params, out = json.loads(sys.argv[1]), Path(sys.argv[2])
     import django
 
     django.setup()
-    print(json.dumps(_TASKS[params["task"]](params)))
+    out.write_text(json.dumps(_TASKS[params["task"]](params)))
 
 
 if __name__ == "__main__":

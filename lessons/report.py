@@ -20,7 +20,7 @@ from lessons import config
 from lessons.claims import CLAIMS, Records, evaluate
 from lessons.records import all_records, read_checkpoints, records_dir
 
-__all__ = ["rows", "ledger", "compare", "margins", "KEYS"]
+__all__ = ["rows", "ledger", "compare_saved", "margins", "KEYS"]
 
 KEYS = ("id", "section", "guide", "verdict", "evidence", "notebook", "run", "checkpoint_passed",
         "recorded_at")
@@ -76,7 +76,7 @@ def _machine_label(results: Path) -> str:
     return str(results)
 
 
-def compare(folders: list[Path]) -> Any:
+def compare_saved(folders: list[Path]) -> Any:
     """The verdicts of several machines side by side, one column per results folder."""
     table = None
     for folder in folders:
@@ -124,7 +124,7 @@ def main(folders: list[str] | None = None, *, as_json: bool = False,
         return 0
     with pd.option_context("display.max_colwidth", 90, "display.width", 250, "display.max_rows", None):
         if folders:
-            print(compare([Path(f) for f in folders]).to_string())
+            print(compare_saved([Path(f) for f in folders]).to_string())
             return 0
         table = ledger(base)
         table["verdict"] = [v + (" (provisional)" if p else "")

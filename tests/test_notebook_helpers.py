@@ -161,11 +161,11 @@ def test_report_applies_the_rules_to_the_saved_records(results, tmp_path, monkey
     other = tmp_path / "other"
     monkeypatch.setenv("LAB_RESULTS", str(other))
     Notebook("99_demo").record("ratio", 1.1)
-    both = report.compare([results, other])
+    both = report.compare_saved([results, other])
     assert list(both.loc[(11, demo_claim)]) == ["confirmed", "refuted"]
     assert report.main([str(results), str(other)]) == 0
     with pytest.raises(FileNotFoundError, match="has no notebooks/ records"):
-        report.compare([tmp_path / "nowhere"])
+        report.compare_saved([tmp_path / "nowhere"])
 
 
 def test_a_record_of_another_shape_is_not_measured_not_a_crash(results, demo_claim) -> None:

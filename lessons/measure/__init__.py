@@ -12,7 +12,7 @@ One job per module; each imports only the ones listed before it here (no cycle):
 ``machine``    the machine's facts (package versions from ``requirements.txt``)
 ``log``        the results log (``save``, ``saved``)
 ``launch``     ``run``/``arun``: start the load processes, merge, save if asked
-``comparison`` A/B comparisons (``compare``, ``acompare``, ``Comparison``)
+``comparison`` A/B comparisons (``compare_urls``, ``acompare_urls``, ``Comparison``)
 ``capacity``   the SLO capacity search (``find_slo_capacity``, ``CapacitySearch``)
 ``bounds``     a quantile's bounds from order statistics
 ``grid``       probes and capacity intervals on a grid of rates
@@ -34,8 +34,8 @@ _EXPORTS = {
     "run": "launch",
     "arun": "launch",
     "Comparison": "comparison",
-    "compare": "comparison",
-    "acompare": "comparison",
+    "compare_urls": "comparison",
+    "acompare_urls": "comparison",
     "Capacity": "capacity",
     "find_slo_capacity": "capacity",
     "afind_slo_capacity": "capacity",
