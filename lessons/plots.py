@@ -335,7 +335,7 @@ def capacity_waterfall(table: Any, *, value: str = "capacity (req/s)", low: str 
     ("down") only when the step's range over its repeats lies apart from the previous
     step's, grey otherwise, light grey for a step not re-measured; the black line is the
     step's range over the repeats.  ``table``: rows by step with the columns ``value``,
-    ``low``, ``high`` and ``change`` (``lessons.slo.Waterfall.table``)."""
+    ``low``, ``high`` and ``change`` (``lessons.measure.waterfall.Waterfall.table``)."""
     import math
 
     steps = list(table.index)

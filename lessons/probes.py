@@ -1,5 +1,5 @@
 """Single requests that show one server behaviour each: what a timeout does to a slow
-request, whether an idle keep-alive connection is closed.  (Load is ``lessons.load``;
+request, whether an idle keep-alive connection is closed.  (Load is ``lessons.measure``;
 these are the one-request experiments of notebook 02.)"""
 
 from __future__ import annotations

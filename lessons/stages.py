@@ -122,7 +122,7 @@ def _stages(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(df: pd.DataFrame, guide: Mapping[str, float]) -> pd.DataFrame:
-    """Per stage: the guide's line, p50, p99 with its bounds (``lessons.slo``); then the
+    """Per stage: the guide's line, p50, p99 with its bounds (``lessons.measure.bounds``); then the
     whole request's, and the database waits inside auth and ORM (parts of those stages,
     not stages of their own).  The stages come from the 2xx requests of ``measure``; the
     whole request from every request sent, one without a 2xx answer counted as slower

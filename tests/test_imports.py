@@ -152,22 +152,3 @@ def test_the_allow_lists_name_only_what_is_still_too_long() -> None:
     modules, functions = _sizes()
     assert {m for m in TOO_LONG_MODULES if modules.get(m, 0) <= MAX_MODULE_LINES} == set()
     assert {f for f in TOO_LONG_FUNCTIONS if functions.get(f, 0) <= MAX_FUNCTION_LINES} == set()
-
-
-def test_the_old_modules_re_export_lessons_measure() -> None:
-    """``lessons.load``, ``lessons.results`` and ``lessons.slo`` only re-export (the
-    notebooks import from them), each name the very object of ``lessons.measure``."""
-    import importlib
-
-    import lessons.measure
-
-    for old in ("lessons.load", "lessons.results", "lessons.slo"):
-        module = importlib.import_module(old)
-        tree = ast.parse(MODULES[old].read_text())
-        assert all(isinstance(n, (ast.Expr, ast.ImportFrom, ast.Assign)) for n in tree.body), old
-        for name in module.__all__:
-            value = getattr(module, name)
-            if callable(value):
-                assert value.__module__.startswith("lessons.measure."), (old, name)
-    assert lessons.measure.run is importlib.import_module("lessons.load").run
-    assert lessons.measure.Comparison is importlib.import_module("lessons.results").Comparison

@@ -225,7 +225,7 @@ def test_cli_bench_json_prints_exactly_the_keys() -> None:
 
 def test_compare_interleaves_repeats_and_saves_every_run(tmp_path: Path) -> None:
     with StubServer() as fast, StubServer(busy_ms=2) as slow:
-        cmp = comparison.compare({"fast": fast.url, "slow": slow.url}, path="/p", repeats=2,
+        cmp = comparison.compare_urls({"fast": fast.url, "slow": slow.url}, path="/p", repeats=2,
                                  connections=4, duration=0.5, warmup=0.2, progress=False)
     assert [r.label for r in cmp.runs] == ["fast", "slow", "fast", "slow"]
     assert all(r.url.endswith(":%d/p" % (fast.port if r.label == "fast" else slow.port))

@@ -136,10 +136,6 @@ async def acompare_urls(targets: Mapping[str, str], **kwargs: Any) -> Comparison
     return await asyncio.to_thread(functools.partial(compare_urls, targets, **kwargs))
 
 
-# The name tests/test_load.py still uses (kept until that file moves to compare_urls).
-compare = compare_urls
-
-
 def summarise(runs: list[Run], labels: list[str], base: str) -> Comparison:
     """The ``Comparison`` of ``runs`` (labelled ``labels``) against ``base``."""
     import numpy as np
