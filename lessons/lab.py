@@ -190,7 +190,7 @@ class Lab:
         finally:
             self.services.start_postgres()
 
-    def db_connections(self, server: HttpProcess | None = None, settle: float = 0.2) -> int:
+    def db_connections(self, server: HttpProcess | None = None, settle: float = 0.5) -> int:
         """Connections to the lab database: what pooling and leaks change.
 
         With ``server``: the TCP connections that server's processes hold open to
@@ -305,17 +305,22 @@ def _hostport(url: str) -> str:
 
 
 def _connections_to(server: HttpProcess, database_url: str) -> int:
-    """Established TCP connections from ``server``'s processes to the database's port."""
+    """Established TCP connections from ``server``'s processes to the database's port
+    (the lab's PostgreSQL listens on 127.0.0.1 only)."""
     import urllib.parse
 
     import psutil
 
-    port = urllib.parse.urlsplit(database_url).port or 5432
-    found = 0
+    url = urllib.parse.urlsplit(database_url)
+    if not url.hostname or url.hostname.startswith("/"):
+        raise ValueError(f"Counting a server's database connections needs a TCP database URL (host and port), "
+                         f"not {database_url!r}: call db_connections() without a server to count every client.")
+    port = url.port or 5432
+    found = set()  # a socket a forked worker inherited from its master counts once
     for process in server.processes():
         try:
-            found += sum(1 for c in process.net_connections(kind="tcp")
-                         if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+            found |= {(c.laddr, c.raddr) for c in process.net_connections(kind="tcp")
+                      if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED}
         except psutil.Error:  # a worker that just exited holds nothing
             continue
-    return found
+    return len(found)

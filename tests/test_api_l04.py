@@ -59,6 +59,13 @@ def test_db_connections_of_a_server_counts_what_it_holds_and_nothing_else(lab):
             assert lab.db_connections() == everyone + 3
 
 
+def test_counting_a_servers_connections_needs_a_tcp_database_url():
+    from lessons.lab import _connections_to
+
+    with pytest.raises(ValueError, match="needs a TCP database URL"):
+        _connections_to(None, "postgresql:///lab?host=/var/run/postgresql")
+
+
 @pytest.mark.parametrize("mode", ["gather", "sequential", "threads"])
 def test_every_mode_is_one_hop_and_one_query_per_query(counted_asgi, mode):
     base = counts(counted_asgi, "/l01/hello-async")

@@ -22,7 +22,8 @@ countable:
   default executor has ``min(32, cpus + 4)`` threads), ignoring ``CONN_MAX_AGE``; under
   a WSGI server the per-request loop's executor threads end with the request and their
   connections are dropped unclosed when garbage-collected. A real leak, left visible on
-  purpose: the notebook counts it in ``pg_stat_activity``. With ``n`` above the executor's
+  purpose: notebook 04 counts the TCP connections the
+  server's process holds to PostgreSQL. With ``n`` above the executor's
   size, or a tiny ``ms``, threads are reused and fewer than ``n`` connections appear.
 * ``/l04/overlap?ms=100`` gathers one ORM-style query and an ``asyncio.sleep`` of the
   same length: those do overlap (about ms, not 2 x ms), because only the query needs

@@ -18,7 +18,7 @@ to show what trimming the stack removes besides time.
   is skipped with it.
 
 ``demo_session()`` makes the logged-in session those requests send: run it in-process
-(``lessons.inprocess.django_setup``), then send its key as the ``sessionid`` cookie.
+(``lab.django_setup()`` in a notebook), then send its key as the ``sessionid`` cookie.
 
 Headers and hops are measured on ``/l01/hello`` and ``/l01/hello-async``; the timing
 middleware lives in ``lab/middleware.py``.

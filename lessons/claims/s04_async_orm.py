@@ -14,7 +14,8 @@ Records read (``nb.record`` keys of 04_async_orm):
                           awaited one by one, ``asyncio.gather`` (the guide's dashboard),
                           ``sync_to_async(thread_sensitive=False)`` gathered
   "connections left open by thread_sensitive=False"
-                          PostgreSQL client connections after that request minus before
+                          connections the probe server's process holds to PostgreSQL
+                          (TCP, read from the OS) after that request minus before
 """
 
 from __future__ import annotations
