@@ -226,6 +226,48 @@ def cmd_margins(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# locustfile
+# --------------------------------------------------------------------------------------
+
+def _add_locustfile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="the base URL, http(s)://host[:port][/prefix]")
+    p.add_argument("--path", action="append", required=True, metavar="P",
+                   help="a path to GET (repeatable; requested in turn)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="requests/s in total, paced per user (default: closed loop, 16 users)")
+    p.add_argument("--slo-ms", type=float, default=10.0, help="the SLO on p99, ms (10)")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="write the locustfile here (default: to stdout, commands to stderr)")
+    p.add_argument("--workers", type=int, default=2, help="workers in the printed commands (2)")
+    p.add_argument("--master-host", default="127.0.0.1",
+                   help="the master's address in the printed commands (127.0.0.1)")
+    p.add_argument("--run-time", type=int, default=60, help="whole seconds of load (60)")
+
+
+def cmd_locustfile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lessons import locust_export
+
+    out = Path(args.output) if args.output else None
+    try:
+        scenario = locust_export.Scenario(args.url.rstrip("/"), tuple(args.path), args.rate,
+                                          args.slo_ms)
+        commands = locust_export.describe_commands(
+            scenario, str(out) if out else "locustfile.py", workers=args.workers,
+            master_host=args.master_host, run_time_s=args.run_time)
+        text = locust_export.write_locustfile(args.url, args.path, rate=args.rate,
+                                              slo_ms=args.slo_ms, out=out)
+    except (ValueError, OSError) as exc:
+        print(f"locustfile: {exc}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.write(text)
+    print(commands, file=sys.stdout if out else sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # The table of commands
 # --------------------------------------------------------------------------------------
 
@@ -252,6 +294,8 @@ COMMANDS: list[Command] = [
             _add_report, cmd_report),
     Command("margins", "each checkpoint check's value, threshold and smallest margin over the saved runs",
             _add_margins, cmd_margins),
+    Command("locustfile", "write a locustfile of the lab's scenario and print Locust's distributed commands",
+            _add_locustfile, cmd_locustfile),
 ]
 
 
