@@ -31,6 +31,7 @@ _EXPORTS = {
     "LabServer": "lessons.server",
     "quick": "lessons.config",
     "by_speed": "lessons.config",
+    "set_quick": "lessons.config",
     "panel": "lessons.widgets",
     "runs_table": "lessons.measure.result:table",
     "Step": "lessons.measure.waterfall",

@@ -1,6 +1,7 @@
 """Everything the lab reads from the environment, read in one place.
 
-``LAB_QUICK``         1: every notebook and run is shortened (CI).
+``LAB_QUICK``         1: every notebook and run is shortened (CI); the default of the one
+                    switch ``quick()`` reads, which a notebook's ``set_quick(QUICK)`` sets.
 ``LAB_HOME``          where the lab keeps PostgreSQL's data, logs and run files.
 ``LAB_DATABASE_URL``  use this PostgreSQL instead of starting one.
 ``LAB_REDIS_URL``     use this Redis/Valkey instead of starting one.
@@ -33,15 +34,36 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# The one quick switch, set by set_quick; while it is None, LAB_QUICK decides.
+_quick: bool | None = None
+
+
 def quick() -> bool:
-    """True when ``LAB_QUICK=1``: experiments run short (CI, a first look)."""
-    return _flag("LAB_QUICK")
+    """True when experiments run short (CI, a first look): what ``set_quick`` set in this
+    process, else ``LAB_QUICK=1``.  Every size follows it: ``by_speed`` and the defaults
+    inside ``lessons`` (load-run durations) read it, and a notebook's record keeps it."""
+    return _flag("LAB_QUICK") if _quick is None else _quick
+
+
+_is_quick = quick  # by_speed's argument ``quick`` hides the function inside by_speed
+
+
+def set_quick(on: bool | None) -> bool:
+    """Make this process's runs short (True) or full length (False), whatever LAB_QUICK
+    says; None goes back to LAB_QUICK.  A notebook calls ``lessons.set_quick(QUICK)``
+    right after its parameters cell, so changing ``QUICK`` there changes every size.
+    Returns the setting now in force."""
+    global _quick
+    if on is not None and not isinstance(on, bool):
+        raise TypeError(f"QUICK is True or False, not {on!r}: write QUICK = True for short runs.")
+    _quick = on
+    return quick()
 
 
 def by_speed(full: T, quick: T) -> T:
-    """``quick`` under ``LAB_QUICK=1``, else ``full``: the one switch that makes every run
-    short for CI (``REPEATS = by_speed(3, quick=1)``)."""
-    return quick if _flag("LAB_QUICK") else full
+    """``quick`` when runs are short (``quick()``: ``set_quick``, else ``LAB_QUICK=1``),
+    else ``full``: ``REPEATS = by_speed(3, quick=1)``."""
+    return quick if _is_quick() else full
 
 
 def is_root() -> bool:

@@ -1,13 +1,16 @@
 """What several test files need: one HTTP request (on ``lessons.probes``, the notebooks'
 own client), reply headers by lower-case name, exact counts per request from a server's
-counters, one query on the lab's PostgreSQL, run-unique names, and the processes this test
-process started, and Django's test client on the project configured in this process
-(the ``lab_django`` fixture).  A burst of simultaneous requests is ``lessons.probes.together``; the
+counters, a keep-alive ``Client`` that also checks those counts round by round, one query
+on the lab's PostgreSQL, run-unique names, and the processes this test process started,
+and Django's test client on the project configured in this process (the ``lab_django``
+fixture).  A burst of simultaneous requests is ``lessons.probes.together``; the
 servers several lessons' tests share are fixtures in ``conftest.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import uuid
 from typing import Any
 
@@ -79,6 +82,62 @@ def counts(url: str, path: str, n: int = 5, loose: tuple[str, ...] = ()) -> dict
     exact = {name: value for name, value in result.items() if name not in loose}
     assert all(isinstance(v, int) for v in exact.values()), (path, result)
     return result
+
+
+COUNTERS = "/__lab__/counters"
+COUNTER_NAMES = ("sync_to_async", "async_to_sync", "threads_started", "queries", "requests")
+
+
+class Client:
+    """One keep-alive connection to a server (gunicorn's sync worker closes it after each
+    answer and uvicorn after 5 s idle: it is opened again).  ``per_request`` gives exact
+    counts per request from a server with counters on: N requests one after another,
+    twice, each delta a multiple of N and both rounds the same integers."""
+
+    N = 10
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        host, port = url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=15)
+
+    def get(self, path: str) -> tuple[int, Any]:
+        """The status and the body, parsed when it is JSON."""
+        try:
+            self.conn.request("GET", path)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.conn.close()
+            self.conn.request("GET", path)
+            response = self.conn.getresponse()
+        body = response.read()
+        ctype = response.getheader("Content-Type", "")
+        return response.status, json.loads(body) if ctype == "application/json" else body
+
+    def counters(self) -> dict[str, int]:
+        status, body = self.get(COUNTERS)
+        assert status == 200
+        return body
+
+    def per_request(self, path: str) -> dict[str, int]:
+        """Exact counts per request of ``path``: N requests, twice, same integers."""
+        self.get(path)  # warm: first-request imports and lazily made objects
+        rounds = []
+        for _ in range(2):
+            before = self.counters()
+            for _ in range(self.N):
+                status, body = self.get(path)
+                assert status == 200, body
+            after = self.counters()
+            assert after["pid"] == before["pid"]
+            deltas = {name: after[name] - before[name] for name in COUNTER_NAMES}
+            assert all(d % self.N == 0 for d in deltas.values()), (path, deltas)
+            rounds.append({name: d // self.N for name, d in deltas.items()})
+        assert rounds[0] == rounds[1], (path, rounds)
+        return rounds[0]
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 # Processes ##############################################################################

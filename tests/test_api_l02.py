@@ -1,5 +1,6 @@
-"""Lesson 2's async endpoints against real servers, and what gunicorn's ``--timeout``
-does to them under ``uvicorn_worker.UvicornWorker`` (the lab's ``gunicorn-uvicorn``).
+"""Lesson 2's endpoints against real servers: the sync sleep, CPU and pid views, the
+async sleeps, and what gunicorn's ``--timeout`` does to them under
+``uvicorn_worker.UvicornWorker`` (the lab's ``gunicorn-uvicorn``).
 
 ``/l02/sleep-async`` awaits ``asyncio.sleep``: the event loop stays free, so the worker's
 heartbeat keeps beating and ``--timeout`` does not bound the request.  ``/l02/block-async``
@@ -14,18 +15,74 @@ from urllib.parse import urlencode
 
 import pytest
 
+from helpers import Client
 from lessons import probes
 from lessons.profile import Profile
 
 ASYNC_PATHS = ["/l02/sleep-async", "/l02/block-async"]
-BAD_MS = ["-1", "abc", "1.5", "", " 5", "٣", "99999999999", "60001"]
+BAD_MS = ["-1", "abc", "1.5", "", " 5", "٣", "99999999999"]
 
 
-@pytest.fixture(scope="module", params=["uvicorn", "gunicorn-sync"])
-def server(request: pytest.FixtureRequest, lab) -> Iterator[str]:
-    """The async views under ASGI (uvicorn) and under WSGI (gunicorn's sync worker)."""
-    with lab.serve(Profile(server=request.param, middleware="none")) as srv:
+@pytest.fixture(scope="module")
+def uvicorn(lab) -> Iterator[str]:
+    """uvicorn, no middleware, one worker."""
+    with lab.serve(Profile(server="uvicorn", middleware="none")) as srv:
         yield srv.url
+
+
+@pytest.fixture(scope="module")
+def gunicorn_sync(lab) -> Iterator[str]:
+    """gunicorn's sync worker, no middleware, one worker."""
+    with lab.serve(Profile(server="gunicorn-sync", middleware="none")) as srv:
+        yield srv.url
+
+
+@pytest.fixture(params=["uvicorn", "gunicorn-sync"])
+def server(request: pytest.FixtureRequest) -> str:
+    """The async views under ASGI (uvicorn) and under WSGI (gunicorn's sync worker)."""
+    return request.getfixturevalue(request.param.replace("-", "_"))
+
+
+@pytest.fixture(scope="module")
+def client(uvicorn) -> Iterator[Client]:
+    """One keep-alive connection to the uvicorn server, for the sync views."""
+    one = Client(uvicorn)
+    yield one
+    one.close()
+
+
+# The sync views #########################################################################
+
+
+def test_l02(client):
+    assert client.get("/l02/sleep?ms=0") == (200, {"slept_ms": 0})
+    assert client.get("/l02/sleep?ms=5") == (200, {"slept_ms": 5})
+    assert client.get("/l02/cpu?ms=0") == (200, {"cpu_ms": 0})
+    assert client.get("/l02/cpu?ms=5") == (200, {"cpu_ms": 5})
+    status, body = client.get("/l02/pid")
+    assert status == 200 and list(body) == ["pid"] and body["pid"] > 1
+    assert client.get("/l02/pid") == (200, body)  # one worker: the same process
+
+
+@pytest.mark.parametrize(
+    ("path", "maximum", "raw"),
+    [("/l02/sleep", 60000, raw) for raw in [*BAD_MS, "60001"]]
+    + [("/l02/cpu", 1000, raw) for raw in [*BAD_MS, "1001"]],
+)
+def test_l02_bad_ms(client, path, maximum, raw):
+    status, body = client.get(f"{path}?{urlencode({'ms': raw})}")
+    assert status == 400
+    assert body == {"error": f"ms must be a whole number from 0 to {maximum}, got {raw!r}."}
+
+
+@pytest.mark.parametrize(("path", "maximum"), [("/l02/sleep", 60000), ("/l02/cpu", 1000)])
+def test_l02_missing_ms(client, path, maximum):
+    assert client.get(path) == (
+        400, {"error": f"ms is missing: give a whole number from 0 to {maximum}, e.g. ?ms=100."}
+    )
+
+
+# The async views ########################################################################
 
 
 @pytest.mark.parametrize("path", ASYNC_PATHS)
@@ -37,7 +94,7 @@ def test_async_sleeps_answer(server, path, ms):
 
 
 @pytest.mark.parametrize("path", ASYNC_PATHS)
-@pytest.mark.parametrize("raw", BAD_MS)
+@pytest.mark.parametrize("raw", [*BAD_MS, "60001"])
 def test_async_sleeps_bad_ms(server, path, raw):
     reply = probes.get(server, f"{path}?{urlencode({'ms': raw})}", timeout=10)
     assert reply.status == 400

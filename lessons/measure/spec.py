@@ -127,7 +127,7 @@ def join_url(base: str, path: str) -> str:
 
 
 def by_speed(value: float | None, normal: float, quick: float) -> float:
-    """``value``, or when it is None the default for this speed (``LAB_QUICK``)."""
+    """``value``, or when it is None the default for this speed (``config.quick()``)."""
     from lessons import config
 
     return value if value is not None else config.by_speed(normal, quick)
