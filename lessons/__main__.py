@@ -268,6 +268,22 @@ def cmd_locustfile(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# audit
+# --------------------------------------------------------------------------------------
+
+def _add_audit(p: argparse.ArgumentParser) -> None:
+    from lessons.audit import cli
+
+    cli.add_arguments(p)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from lessons.audit import cli
+
+    return cli.main(args)
+
+
+# --------------------------------------------------------------------------------------
 # The table of commands
 # --------------------------------------------------------------------------------------
 
@@ -296,6 +312,8 @@ COMMANDS: list[Command] = [
             _add_margins, cmd_margins),
     Command("locustfile", "write a locustfile of the lab's scenario and print Locust's distributed commands",
             _add_locustfile, cmd_locustfile),
+    Command("audit", "the lab's checks and measurements on your own Django project (exit 1 on a "
+            "high finding or a failed SLO)", _add_audit, cmd_audit),
 ]
 
 

@@ -17,18 +17,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import psutil
 
 from lessons import config, procs
+from lessons import cpus as _cpus
 from lessons.profile import Profile
 from lessons.server_kinds import SERVER_KINDS
 from lessons.services import free_port, port_in_use, tail
 
-__all__ = ["HttpProcess", "LabServer", "ServerError", "Upstream"]
+__all__ = ["HttpProcess", "LabServer", "ServerError", "Upstream", "start_together"]
 
 
 class ServerError(RuntimeError):
@@ -36,14 +37,15 @@ class ServerError(RuntimeError):
 
 
 class HttpProcess:
-    """A process serving HTTP on 127.0.0.1, ready when ``/healthz`` answers 200.
+    """A process serving HTTP on 127.0.0.1, ready when ``health_path`` answers 200.
 
-    Subclasses say what to run (``_argv``, ``_env``) and how many worker processes to
-    wait for; this class starts it through ``procs.spawn`` (own session, reaper-watched,
-    pinned), waits, and stops the whole process group.
+    Subclasses say what to run (``_argv``, ``_env``, ``_program``) and how many worker
+    processes to wait for; this class starts it through ``procs.spawn`` (own session,
+    reaper-watched, pinned), waits, and stops the whole process group.
     """
 
     name = "server"
+    health_path = "/healthz"
     # Nothing in a lab process needs a graceful exit: the whole process group is killed
     # at once (a LabServer takes its kind's signal: lessons.server_kinds says why).
     stop_signal = signal.SIGKILL
@@ -67,6 +69,11 @@ class HttpProcess:
 
     def _workers(self) -> int:
         return 0
+
+    def _program(self) -> tuple[str, Path]:
+        """The interpreter and the working directory (``python -m`` puts the latter first
+        on ``sys.path``): this venv's and the lab project's."""
+        return sys.executable, config.LAB_PROJECT
 
     def _preflight(self) -> None:
         """Raise a clear error before anything starts."""
@@ -92,9 +99,10 @@ class HttpProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_bytes(b"")  # a fresh log per start: errors shown are this run's
         env = {**os.environ, "PYTHONPATH": str(config.LAB_PROJECT), **self._env()}
+        python, cwd = self._program()
         t0 = time.monotonic()
-        self._proc = procs.spawn([sys.executable, *self._argv(self.port)], env=env,
-                                 cwd=config.LAB_PROJECT, log=self.log_path, cpus=self.cpus,
+        self._proc = procs.spawn([python, *self._argv(self.port)], env=env,
+                                 cwd=cwd, log=self.log_path, cpus=self.cpus,
                                  stop_signal=self.stop_signal)
         try:
             self._wait_ready()
@@ -109,6 +117,19 @@ class HttpProcess:
         if self._proc is not None:
             procs.stop(self._proc)
             self._proc = None
+
+    def pin(self, cpus: frozenset[int] | None) -> None:
+        """Pin every thread of every process to ``cpus`` (None: leave them): a server
+        started unpinned (several at once, on every CPU) moves to where it is measured."""
+        if cpus is None:
+            return
+        for proc in self.processes():
+            try:
+                for thread in proc.threads():
+                    _cpus.pin(cpus, thread.id)
+            except psutil.Error:  # a process that just ended
+                pass
+        self.cpus = cpus
 
     def __enter__(self) -> Self:
         return self.start()
@@ -158,11 +179,11 @@ class HttpProcess:
             self._check_alive()
             if time.monotonic() > deadline:
                 raise ServerError(
-                    f"{self.name} did not answer /healthz within {self.ready_timeout:.0f} s; "
+                    f"{self.name} did not answer {self.health_path} within {self.ready_timeout:.0f} s; "
                     f"the end of its log:\n{self.logs(20)}"
                 )
             time.sleep(0.05)
-        # /healthz answers as soon as one worker is up; wait for the others too, so the
+        # It answers as soon as one worker is up; wait for the others too, so the
         # first measured requests do not land on a worker still importing Django.
         while len(self.processes()) - 1 < self._workers() and time.monotonic() < deadline:
             self._check_alive()
@@ -180,7 +201,7 @@ class HttpProcess:
     def _healthz(self) -> bool:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            conn.request("GET", "/healthz")
+            conn.request("GET", self.health_path)
             return conn.getresponse().status == 200
         except OSError:
             return False
@@ -215,7 +236,7 @@ class LabServer(HttpProcess):
             )
 
     def _argv(self, port: int) -> list[str]:
-        return self._kind.command(self.profile, port, self.home / "run")
+        return self._kind.argv(self.profile, port, self.home / "run")
 
     def _env(self) -> dict[str, str]:
         return {"DJANGO_SETTINGS_MODULE": "lab.settings", **self.profile.env(), **self._extra_env}
@@ -226,7 +247,7 @@ class LabServer(HttpProcess):
     def command_line(self, bind: str = "0.0.0.0:8000") -> str:
         """The shell command that runs this configuration outside the lab."""
         host, _, port = bind.rpartition(":")
-        argv = self._kind.command(self.profile, int(port), Path("/dev/shm"))
+        argv = self._kind.argv(self.profile, int(port), Path("/dev/shm"))
         argv = [self._kind.program, *argv[2:]] if self._kind.program else ["python", *argv]
         text = " ".join(shlex.quote(a) for a in argv)
         return text.replace("127.0.0.1", host).replace("python -m ", "", 1)
@@ -253,6 +274,25 @@ class Upstream(HttpProcess):
 
     def _env(self) -> dict[str, str]:
         return {"LAB_UPSTREAM_DELAY_MS": str(self.delay_ms)}
+
+
+def start_together(servers: Sequence[HttpProcess], cpus: frozenset[int] | None) -> None:
+    """Start ``servers`` at once on every CPU (each worker importing Django is CPU-bound,
+    and nothing is measured while they start), then pin each to ``cpus``, where it is
+    measured.  When one cannot start, all are stopped and its error raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for srv in servers:
+        srv.cpus = None
+    try:
+        with ThreadPoolExecutor(max(1, min(len(servers), 4))) as pool:
+            list(pool.map(lambda srv: srv.start(), servers))
+        for srv in servers:
+            srv.pin(cpus)
+    except BaseException:
+        for srv in servers:
+            srv.stop()
+        raise
 
 
 def settle(processes: list[psutil.Process], deadline: float, busy: float = 0.25) -> None:

@@ -2,7 +2,9 @@
 
 Each entry says everything about one kind: the interface it speaks, the Python package
 that provides it, the command that starts it, how it is stopped, whether ``threads``
-applies and how many workers it takes.  ``Profile`` validates against it, ``LabServer``
+applies and how many workers it takes.  A command serves the lab's application
+(``LAB_APPS``) unless it is given another one (``ServerKind.argv``: ``lessons audit``
+serves a learner's project with the same commands).  ``Profile`` validates against it, ``LabServer``
 launches from it, the widgets panel and the command line list it.  Adding a server kind
 is one entry here (and its package in requirements.txt).
 """
@@ -18,9 +20,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lessons.profile import Profile
 
-__all__ = ["SERVER_KINDS", "ServerKind"]
+__all__ = ["LAB_APPS", "SERVER_KINDS", "ServerKind"]
 
-Command = Callable[["Profile", int, Path], list[str]]  # (profile, port, run dir) -> argv after python
+# (profile, port, run dir, application "module:attribute") -> argv after python
+Command = Callable[["Profile", int, Path, str], list[str]]
+
+# The application each interface serves in the lab project.
+LAB_APPS = {"wsgi": "lab.wsgi:application", "asgi": "lab.asgi:application"}
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,18 @@ class ServerKind:
     stop_signal: signal.Signals = signal.SIGKILL
     # The command a shell runs it with, in place of `python -c CODE` (None: `python -m`).
     program: str | None = None
+    # Modules the command names besides ``module`` (an event loop, an HTTP parser): a
+    # project's own interpreter must have them too.
+    needs: tuple[str, ...] = ()
+
+    def argv(self, p: Profile, port: int, run_dir: Path, app: str | None = None) -> list[str]:
+        """The command after ``python``, serving ``app`` ("module:attribute"; None: the
+        lab's application for this kind's interface)."""
+        return self.command(p, port, run_dir, app or LAB_APPS[self.interface])
 
 
-def _gunicorn(worker_class: str, app: str) -> Command:
-    def build(p: Profile, port: int, run_dir: Path) -> list[str]:
+def _gunicorn(worker_class: str) -> Command:
+    def build(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
         argv = ["-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
                 "--workers", str(p.workers), "--worker-class", worker_class,
                 # gunicorn >= 25 opens a control socket under ~/.gunicorn by default.
@@ -55,14 +69,14 @@ def _gunicorn(worker_class: str, app: str) -> Command:
     return build
 
 
-def _uvicorn(p: Profile, port: int, run_dir: Path) -> list[str]:
-    return ["-m", "uvicorn", "lab.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+def _uvicorn(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
+    return ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(p.workers), "--loop", "uvloop", "--http", "httptools",
             "--lifespan", "off", "--no-access-log", "--log-level", "warning", *p.server_args]
 
 
 def _granian(interface: str) -> Command:
-    def build(p: Profile, port: int, run_dir: Path) -> list[str]:
+    def build(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
         argv = ["-m", "granian", "--interface", interface, "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(p.workers), "--no-ws",
                 "--log-level", "warning"]
@@ -70,21 +84,21 @@ def _granian(interface: str) -> Command:
             argv += ["--blocking-threads", str(p.threads)]
         else:
             argv += ["--loop", "uvloop"]
-        return argv + [*p.server_args, f"lab.{interface}:application"]
+        return argv + [*p.server_args, app]
     return build
 
 
-def _hypercorn(p: Profile, port: int, run_dir: Path) -> list[str]:
-    return ["-m", "hypercorn", "lab.asgi:application", "--bind", f"127.0.0.1:{port}",
+def _hypercorn(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
+    return ["-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}",
             "--workers", str(p.workers), "--worker-class", "uvloop", *p.server_args]
 
 
-def _uwsgi(p: Profile, port: int, run_dir: Path) -> list[str]:
+def _uwsgi(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
     # pyuwsgi is uWSGI as a Python extension: run() reads sys.argv like the uwsgi binary.
     # Its --http-socket closes the connection after each response without saying so:
     # the header tells the client (gunicorn's sync worker says it too).
     argv = ["-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            "--http-socket", f"127.0.0.1:{port}", "--module", "lab.wsgi:application",
+            "--http-socket", f"127.0.0.1:{port}", "--module", app,
             "--master", "--processes", str(p.workers), "--single-interpreter", "--need-app",
             "--die-on-term", "--disable-logging", "--add-header", "Connection: close"]
     if p.threads > 1:
@@ -92,28 +106,25 @@ def _uwsgi(p: Profile, port: int, run_dir: Path) -> list[str]:
     return argv + list(p.server_args)
 
 
-def _daphne(p: Profile, port: int, run_dir: Path) -> list[str]:
+def _daphne(p: Profile, port: int, run_dir: Path, app: str) -> list[str]:
     return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-            *p.server_args, "lab.asgi:application"]
+            *p.server_args, app]
 
-
-_WSGI_APP, _ASGI_APP = "lab.wsgi:application", "lab.asgi:application"
 
 # WSGI kinds first; the order is the order every list of kinds shows.
 SERVER_KINDS: dict[str, ServerKind] = {
-    "gunicorn-sync": ServerKind("wsgi", "gunicorn", "gunicorn", _gunicorn("sync", _WSGI_APP)),
-    "gunicorn-gthread": ServerKind("wsgi", "gunicorn", "gunicorn", _gunicorn("gthread", _WSGI_APP),
-                                   threads=True),
+    "gunicorn-sync": ServerKind("wsgi", "gunicorn", "gunicorn", _gunicorn("sync")),
+    "gunicorn-gthread": ServerKind("wsgi", "gunicorn", "gunicorn", _gunicorn("gthread"), threads=True),
     "granian-wsgi": ServerKind("wsgi", "granian", "granian", _granian("wsgi"), threads=True),
     # The pyuwsgi wheel installs a `uwsgi` command.
     "uwsgi": ServerKind("wsgi", "pyuwsgi", "pyuwsgi", _uwsgi, threads=True, program="uwsgi"),
     # uvicorn runs one worker in its own process (no master) unless asked for more.
-    "uvicorn": ServerKind("asgi", "uvicorn", "uvicorn", _uvicorn,
+    "uvicorn": ServerKind("asgi", "uvicorn", "uvicorn", _uvicorn, needs=("uvloop", "httptools"),
                           worker_procs=lambda p: p.workers if p.workers > 1 else 0),
     "gunicorn-uvicorn": ServerKind("asgi", "uvicorn-worker", "uvicorn_worker",
-                                   _gunicorn("uvicorn_worker.UvicornWorker", _ASGI_APP)),
-    "gunicorn-asgi": ServerKind("asgi", "gunicorn", "gunicorn", _gunicorn("asgi", _ASGI_APP)),
-    "granian-asgi": ServerKind("asgi", "granian", "granian", _granian("asgi")),
-    "hypercorn": ServerKind("asgi", "hypercorn", "hypercorn", _hypercorn),
+                                   _gunicorn("uvicorn_worker.UvicornWorker")),
+    "gunicorn-asgi": ServerKind("asgi", "gunicorn", "gunicorn", _gunicorn("asgi")),
+    "granian-asgi": ServerKind("asgi", "granian", "granian", _granian("asgi"), needs=("uvloop",)),
+    "hypercorn": ServerKind("asgi", "hypercorn", "hypercorn", _hypercorn, needs=("uvloop",)),
     "daphne": ServerKind("asgi", "daphne", "daphne", _daphne, max_workers=1, worker_procs=lambda p: 0),
 }

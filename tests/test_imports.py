@@ -90,7 +90,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
+# lessons/audit/inject/ is not a package: the audit puts it first on a learner's project's
+# path, where its modules run in the project's interpreter with the audit's environment.
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("lessons.audit.inject.")))
 def test_every_module_imports_alone_in_a_fresh_interpreter(module: str) -> None:
     out = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=LESSONS.parent,
                          capture_output=True, text=True, timeout=60)

@@ -209,30 +209,11 @@ def start_all(lab: Lab, configs: Sequence[tuple[Profile, tuple[tuple[str, str], 
     while they start: each worker importing Django is CPU-bound), then pin every process
     and thread of each to the server's CPU set, where the lab would have started it.
     Returns the lab's ``Servers`` (label: the index), to stop with ``.stop()``."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lessons import cpus
     from lessons.lab import Servers
+    from lessons.server import start_together
 
     servers = Servers({str(i): lab.server(profile, env=dict(env)) for i, (profile, env) in enumerate(configs)})
-    pin_to = lab.cpu_plan.server
-    for srv in servers.values():
-        srv.cpus = None
-    try:
-        with ThreadPoolExecutor(max(1, min(len(servers), 4))) as pool:
-            list(pool.map(lambda srv: srv.start(), servers.values()))
-        if pin_to is not None:
-            for srv in servers.values():
-                for proc in srv.processes():
-                    try:
-                        for thread in proc.threads():
-                            cpus.pin(pin_to, thread.id)
-                    except Exception:  # noqa: BLE001 - a process that just ended
-                        pass
-                srv.cpus = pin_to
-    except BaseException:
-        servers.stop()
-        raise
+    start_together(list(servers.values()), lab.cpu_plan.server)
     return servers
 
 
