@@ -94,6 +94,21 @@ def test_html_and_text_with_measured_rows_inline_their_plots():
     assert Audit("/p", "s", [], endpoints[1:]).exit_status() == 1
 
 
+def test_the_slo_fails_on_the_fixed_rate_p99_and_a_capacity_of_0_reads_under():
+    """A p99 under the SLO at the fixed rate passes even when no grid probe held the SLO
+    with confidence (its capacity reads "under N", not 0); an endpoint too slow to serve
+    the fixed rate (no p99 there) fails."""
+    held = {"path": "/a/", "server": "uvicorn", "rps": 900.0, "p99_ms": 6.8, "p99_rate": 100,
+            "slo_capacity_rps": 0, "slo_capacity_not_shown_at_rps": 40.0}
+    too_slow = {"path": "/b/", "server": "uvicorn", "rps": 30.0, "p99_ms": None, "p99_rate": 100,
+                "slo_capacity_rps": 0, "slo_capacity_not_shown_at_rps": 40.0}
+    assert Audit("/p", "s", [], [held]).exit_status() == 0
+    assert Audit("/p", "s", [], [held, too_slow]).slo_failures() == [too_slow]
+    text = text_report(Audit("/p", "s", [], [held, too_slow]), width=120)
+    assert "under 40" in text and "95% confidence" in text
+    assert "1 endpoint measurement over the 10 ms SLO at 100 req/s" in text
+
+
 def test_not_a_django_project(capsys, tmp_path):
     code, out, err = run(capsys, str(tmp_path), "--static")
     assert code == 2 and out == ""

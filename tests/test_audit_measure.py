@@ -263,3 +263,154 @@ def test_an_endpoint_under_two_servers(lab, clean, facts):
     for r in rows:  # every timed request answered; a p99 where the throughput reached the fixed rate
         assert r["rps"] > 0 and r["p99_errors"] == 0, r
         assert r["p99_samples"] >= 90 or r["note"].startswith("no p99 at 100 req/s"), r
+
+
+# Review additions: the wrapper with several aliases, what each --apply step changes,
+# the capacity's sentence, the step servers' names ###########################################
+
+
+def test_wrapper_keeps_every_other_setting_and_points_every_alias(tmp_path):
+    """A project with two aliases (one on SQLite), its own TIME_ZONE and middleware: the
+    wrapper changes only what it names (Overrides), in every alias."""
+    import sys
+
+    from lessons.audit.project import Project
+    from lessons.audit.wrapper import base_overrides
+
+    (tmp_path / "multi_settings.py").write_text(
+        "SECRET_KEY = 'x'\nDEBUG = True\nTIME_ZONE = 'Europe/Paris'\nUSE_TZ = True\n"
+        "MIDDLEWARE = ['django.middleware.common.CommonMiddleware', 'mine.Middleware']\n"
+        "INSTALLED_APPS = ['django.contrib.contenttypes']\nMY_SETTING = 42\n"
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'prod',\n"
+        "    'HOST': 'db.example', 'CONN_MAX_AGE': 30,\n"
+        "    'OPTIONS': {'sslmode': 'require', 'host': 'x', 'options': '-c statement_timeout=5000'}},\n"
+        "  'replica': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': 'r.sqlite3',\n"
+        "    'OPTIONS': {'timeout': 20}}}\n"
+        "CACHES = {'default': {'BACKEND': 'django.core.cache.backends.redis.RedisCache',\n"
+        "    'LOCATION': 'redis://a.example:6379/2;redis://b.example:6379/2'},\n"
+        "  'mc': {'BACKEND': 'django.core.cache.backends.memcached.PyMemcacheCache', 'LOCATION': 'm:11211'}}\n")
+    project = Project(root=tmp_path, settings_module="multi_settings", python=sys.executable)
+    overrides = base_overrides("postgresql://u:pw@127.0.0.1:5999/audit_x", "redis://127.0.0.1:6999/0")
+    got = wrapped(project, overrides.with_database(CONN_MAX_AGE=600), (
+        "import json; from django.conf import settings as s\n"
+        "print(json.dumps({'tz': s.TIME_ZONE, 'mw': s.MIDDLEWARE, 'mine': s.MY_SETTING,"
+        " 'debug': s.DEBUG, 'db': s.DATABASES, 'caches': s.CACHES}, default=str))"))
+    # Django's RedisCache takes servers split on ';' or ',': the first one's database number stays.
+    assert got["caches"]["default"]["LOCATION"] == "redis://127.0.0.1:6999/2"
+    assert got["caches"]["mc"]["LOCATION"] == "m:11211"   # not a Redis cache: the project's own
+    assert (got["tz"], got["mine"], got["debug"]) == ("Europe/Paris", 42, False)
+    assert got["mw"] == ["django.middleware.common.CommonMiddleware", "mine.Middleware"]
+    default, replica = got["db"]["default"], got["db"]["replica"]
+    for alias in (default, replica):
+        assert (alias["ENGINE"], alias["NAME"], alias["HOST"], alias["PORT"], alias["USER"]) == \
+            ("django.db.backends.postgresql", "audit_x", "127.0.0.1", "5999", "u")
+        assert alias["CONN_MAX_AGE"] == 600
+    assert default["OPTIONS"] == {"options": "-c statement_timeout=5000"}   # server options gone
+    assert replica["OPTIONS"] == {}   # SQLite's OPTIONS mean nothing to PostgreSQL
+
+
+def _config_diff(before, after) -> dict:
+    a, b = json.loads(before.overrides.to_json()), json.loads(after.overrides.to_json())
+    diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+    if before.kind != after.kind:
+        diff["kind"] = (before.kind, after.kind)
+    return diff
+
+
+def test_each_apply_step_changes_only_what_its_sentence_names():
+    """On the sample: the interface step changes the server kind and nothing else, the
+    middleware step only MIDDLEWARE, dropping exactly the middleware it names."""
+    from lessons.audit import apply, checklist
+    from lessons.audit.findings import context_for, static_findings
+    from lessons.audit.wrapper import base_overrides
+
+    project = locate(SAMPLE)
+    sample_facts = read_facts(project)
+    findings = static_findings(context_for(project.root, sample_facts))
+    said: list[str] = []
+    changes = checklist.changes(project, sample_facts, findings, [LIST], lambda m: True, said.append,
+                                start="gunicorn-uvicorn")
+    steps = apply.configs("start", ("gunicorn-uvicorn", base_overrides("postgresql://u@h/d", "")), changes)
+    assert [s.kind for s in steps] == ["gunicorn-uvicorn", "gunicorn-sync", "gunicorn-sync"]
+    assert _config_diff(steps[0], steps[1]) == {"kind": ("gunicorn-uvicorn", "gunicorn-sync")}
+    diff = _config_diff(steps[1], steps[2])
+    assert list(diff) == ["settings"]
+    before, after = diff["settings"]
+    assert {k for k in after if before.get(k) != after[k]} == {"MIDDLEWARE"}
+    gone = [m for m in sample_facts["MIDDLEWARE"] if m not in after["MIDDLEWARE"]]
+    assert [m.rsplit(".", 1)[-1] for m in gone] == [
+        "SilkyMiddleware", "SessionMiddleware", "CsrfViewMiddleware", "AuthenticationMiddleware",
+        "MessageMiddleware", "XFrameOptionsMiddleware"]
+    assert all(m.rsplit(".", 1)[-1] in steps[2].text for m in gone)
+    assert after["MIDDLEWARE"][-1] == "shop.middleware.timing_middleware"   # the project's own stays
+    # CONN_MAX_AGE = 60 already persists under WSGI; the sample's code uses no cache.
+    assert any(s.startswith("--apply: no connection change: connections already persist") for s in said)
+
+
+def test_under_asgi_the_connection_step_is_the_pool_and_nothing_else():
+    from lessons.audit import apply, checklist
+    from lessons.audit.wrapper import Overrides
+
+    facts = {"routes": [{"path": "/a/", "is_async": True}], "MIDDLEWARE": [],
+             "DATABASES": {"default": {"CONN_MAX_AGE": 60}}, "CACHES": {}}
+    changes = checklist.changes(None, facts, [], ["/a/"], lambda m: True, quiet, start="gunicorn-sync")
+    steps = apply.configs("start", ("gunicorn-sync", Overrides()), changes)
+    assert [s.kind for s in steps] == ["gunicorn-sync", "uvicorn", "uvicorn"]
+    assert _config_diff(steps[1], steps[2]) == {
+        "database": ({}, {"CONN_MAX_AGE": 0, "OPTIONS": {"pool": True}})}
+    # Without psycopg_pool in the project's interpreter there is no step, and it is said.
+    said: list[str] = []
+    assert len(checklist.changes(None, facts, [], ["/a/"], lambda m: m != "psycopg_pool", said.append,
+                                 start="gunicorn-sync")) == 1
+    assert any("psycopg_pool is not installed" in s for s in said)
+
+
+def test_a_capacity_under_the_lowest_rate_is_not_zero():
+    from lessons.audit.timing import capacity_text
+
+    assert capacity_text(0.0, 39.68) == "under 40 req/s"
+    assert capacity_text(158.7, 200.0) == "159 req/s"
+    assert capacity_text(0.0, None) == "not measured"
+
+
+def test_a_dropped_step_keeps_its_own_log(monkeypatch, tmp_path):
+    """A change that breaks the endpoint is dropped and the later steps start again:
+    no server started after it may reuse (and empty) the log its sentence names."""
+    from types import SimpleNamespace
+
+    from lessons.audit import apply
+    from lessons.audit.checklist import Change
+    from lessons.audit.wrapper import Overrides
+
+    made: list[str] = []
+
+    class FakeServer:
+        def __init__(self, project, kind, overrides, *, home, label=""):
+            self.kind, self.overrides, self.name = kind, overrides, f"audit-{label}"
+            self.log_path = home / f"{self.name}.log"
+            made.append(self.name)
+
+        def start(self):
+            return self
+
+        def pin(self, cpus):
+            pass
+
+        def stop(self):
+            pass
+
+    def problem(server, path):
+        return f"broken (the server's log: {server.log_path})." if server.overrides.settings else None
+
+    monkeypatch.setattr(apply, "ProjectServer", FakeServer)
+    monkeypatch.setattr(apply, "status_problem", problem)
+    changes = [Change("wsgi", lambda k, o: ("gunicorn-sync", o)),
+               Change("middleware", lambda k, o: (k, o.with_settings(MIDDLEWARE=[]))),
+               Change("pool", lambda k, o: (k, o.with_database(CONN_MAX_AGE=600)))]
+    lab = SimpleNamespace(home=tmp_path, cpu_plan=SimpleNamespace(server=None))
+    servers: dict = {}
+    steps, dropped = apply._start_checked(None, "start", ("uvicorn", Overrides()), changes, [LIST], lab,
+                                          servers, quiet)
+    assert [s.text for s in steps] == ["start", "wsgi", "pool"]
+    assert [d["step"] for d in dropped] == ["middleware"]
+    assert len(made) == 5 and len(set(made)) == 5, made

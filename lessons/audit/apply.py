@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lessons.audit.serve import ProjectServer, status_problem
-from lessons.audit.timing import FIXED_RATE, Plan, Timed, finite, ms, time_endpoint
+from lessons.audit.timing import FIXED_RATE, Plan, Timed, capacity_text, finite, ms, time_endpoint
 from lessons.audit.wrapper import Overrides
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ def _start_checked(project: Project, start_text: str, start: tuple[str, Override
         wanted = {s.key for s in steps}
         for key in [k for k in servers if k not in wanted]:
             servers.pop(key).stop()
-        problems = _start(project, [s for s in steps if s.key not in servers], lab, servers)
+        problems = _start(project, [s for s in steps if s.key not in servers], lab, servers,
+                          attempt=len(dropped))
         for i, step in enumerate(steps):
             problem = problems.get(step.key) or next(
                 (p for path in paths if (p := status_problem(servers[step.key], path))), None)
@@ -118,13 +119,15 @@ def _start_checked(project: Project, start_text: str, start: tuple[str, Override
 
 
 def _start(project: Project, steps: Sequence[Config], lab: Lab,
-           servers: dict[tuple[str, str], ProjectServer]) -> dict[tuple[str, str], str]:
+           servers: dict[tuple[str, str], ProjectServer], *, attempt: int = 0) -> dict[tuple[str, str], str]:
     """Start a server per step at once, then pin those that run; the sentence of each
-    that could not start, by its step's key."""
+    that could not start, by its step's key.  ``attempt`` (the changes dropped so far)
+    is in the names: a later server must not overwrite the log a dropped step names."""
     from lessons.audit.project import AuditError
 
+    again = f"-{attempt}" if attempt else ""
     made = {s.key: ProjectServer(project, s.kind, s.overrides, home=lab.home,
-                                 label=f"step-{len(servers) + i}-{s.kind}") for i, s in enumerate(steps)}
+                                 label=f"step-{len(servers) + i}{again}-{s.kind}") for i, s in enumerate(steps)}
     servers.update(made)
 
     def start(srv: ProjectServer) -> str | None:
@@ -156,7 +159,8 @@ def _time_all(steps: Sequence[Config], servers: dict[tuple[str, str], ProjectSer
                 t = time_endpoint(servers[step.key], path, sizes, slo_ms, start=start or None)
                 mine.append(t)
                 progress(f"--apply {rep + 1}/{sizes.repeats}, step {i}: {step.text}: {path} "
-                         f"SLO capacity {t.capacity.low:,.0f} req/s, p99 {ms(t.p99_ms)} at the fixed rate")
+                         f"SLO capacity {capacity_text(t.capacity.low, t.capacity.high)}, p99 {ms(t.p99_ms)} "
+                         "at the fixed rate")
     return timed
 
 
@@ -180,6 +184,7 @@ def _rows(steps: Sequence[Config], timed: dict[tuple[int, str], list[Timed]],
                 "slo_capacity_rps": result.low, "slo_capacity_not_shown_at_rps": finite(result.high),
                 "p99_ms": statistics.median(p99s) if p99s else None, "p99_rate": FIXED_RATE,
                 "rps": result.rps, "throughput_change": result.throughput_change, "repeats": len(runs),
+                "non_2xx": sum(t.non_2xx for t in runs),
                 "note": "; ".join(dict.fromkeys(t.note for t in runs if t.note)),
             })
     return rows

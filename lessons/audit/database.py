@@ -67,7 +67,8 @@ def prepare(project: Project, lab: Lab, *, database: str | None, fixture: Path |
     name = database_name(project)
     _recreate(_on(lab.services.database_url, "postgres"), name)
     url = _on(lab.services.database_url, name)
-    progress(f"database: {name} in the lab's PostgreSQL, fresh; migrating")
+    progress(f"database: {name} in the lab's PostgreSQL, fresh (kept afterwards to look at, dropped "
+             f"by this project's next audit); migrating")
     env = child_env(project, base_overrides(url, lab.services.redis_url))
     log = lab.home / "logs" / "audit-manage.log"
     _manage(project, ["migrate", "--noinput"], env, log)

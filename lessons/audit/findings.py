@@ -49,16 +49,22 @@ class Audit:
     waterfall: list[dict] = field(default_factory=list)
     slo_ms: float = 10.0
 
-    def exit_status(self) -> int:
-        """1 when a high-severity finding or a failed SLO remains (p99 over the SLO at the
-        measured rate, or no rate held it), else 0: what a CI job checks."""
-        if any(f.severity == "high" for f in self.findings):
-            return 1
+    def slo_failures(self) -> list[dict[str, Any]]:
+        """The endpoint rows that fail the SLO at the fixed rate: a p99 over it, or no p99
+        because the endpoint's throughput at saturation is under that rate (it cannot
+        serve the rate the SLO is stated at)."""
+        failed = []
         for e in self.endpoints:
-            p99 = e.get("p99_ms")
-            if (p99 is not None and p99 > self.slo_ms) or e.get("slo_capacity_rps") == 0:
-                return 1
-        return 0
+            p99, rate = e.get("p99_ms"), e.get("p99_rate")
+            if (p99 is not None and p99 > self.slo_ms) or (
+                    p99 is None and rate and e.get("rps") is not None and e["rps"] < rate):
+                failed.append(e)
+        return failed
+
+    def exit_status(self) -> int:
+        """1 when a high-severity finding or a failed SLO (``slo_failures``) remains,
+        else 0: what a CI job checks."""
+        return 1 if any(f.severity == "high" for f in self.findings) or self.slo_failures() else 0
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"project": self.project, "settings": self.settings,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lessons.audit.database import prepare
 from lessons.audit.serve import DEFAULT_KINDS, ProjectServer, check_kinds, serving, status_problem
-from lessons.audit.timing import FIXED_RATE, Plan, ms, plan, time_endpoint
+from lessons.audit.timing import FIXED_RATE, Plan, capacity_text, ms, plan, time_endpoint
 from lessons.audit.wrapper import base_overrides
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ def measure_endpoints(project: Project, facts: dict, *, paths: Sequence[str] | N
     with _opened(lab, progress) as the_lab:
         url = prepare(project, the_lab, database=database, fixture=fixture, progress=progress)
         overrides = base_overrides(url, the_lab.services.redis_url)
-        progress(f"servers: {', '.join(kinds)}, one worker each ({the_lab.cpu_plan.note})")
+        progress(f"servers: {', '.join(kinds)}, one worker each ({the_lab.cpu_plan.note}), your settings "
+                 "with the wrapper's overrides (DEBUG = False, the audit's database, Redis caches on "
+                 "the lab's Valkey)")
         configs = [(k, overrides, False) for k in kinds] + [(k, overrides, True) for k in kinds]
         with serving(project, configs, home=the_lab.home, cpus=the_lab.cpu_plan.server) as started:
             timed, counted = started[:len(kinds)], started[len(kinds):]
@@ -141,8 +143,9 @@ def _measure(timed: ProjectServer, counted: ProjectServer, path: str, sizes: Pla
            "sync_to_async": counts["sync_to_async"], "async_to_sync": counts["async_to_sync"],
            "new_threads_per_request": counts["threads_started"],
            "queries_per_request": counts["queries"], "counted_requests": counts["requests"]}
+    capacity = capacity_text(t.capacity.low, t.capacity.high)
     progress(f"{path} under {timed.kind}: {t.rps:,.0f} req/s at saturation, p99 {ms(t.p99_ms)} "
-             f"at {FIXED_RATE:g} req/s, SLO capacity {t.capacity.low:,.0f} req/s; per request "
+             f"at {FIXED_RATE:g} req/s, SLO capacity {capacity}; per request "
              f"{row['hops_per_request']} hops, {row['queries_per_request']} queries"
              + (f" ({t.note})" if t.note else ""))
     return row

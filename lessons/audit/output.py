@@ -28,9 +28,24 @@ ENDPOINT_COLUMNS = ("path", "server", "rps", "p99_ms", "slo_capacity_rps", "hops
 WATERFALL_COLUMNS = ("step", "change", "path", "server", "slo_capacity_rps", "p99_ms")
 
 
+def _shown(row: dict[str, Any], column: str) -> Any:
+    """A capacity of 0 means no rate probed held the SLO: it is under the next rate of the
+    grid (``slo_capacity_not_shown_at_rps``), not zero."""
+    value = row.get(column)
+    if column == "slo_capacity_rps" and not value and row.get("slo_capacity_not_shown_at_rps"):
+        return f"under {row['slo_capacity_not_shown_at_rps']:,.0f}"
+    return value
+
+
+CAPACITY_NOTE = ("slo_capacity_rps: the highest rate on the lab's grid whose probe held the SLO "
+                 "with 95% confidence (the p99's upper bound from order statistics under {slo:g} ms; "
+                 "with 300 requests, every one of them), so it can lie under a rate whose measured "
+                 "p99 is under the SLO.")
+
+
 def _cells(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[str]]:
     fmts = {c: formatter(c) for c in columns}
-    return [[v if isinstance(v := row.get(c), str) else fmts[c](v) for c in columns] for row in rows]
+    return [[v if isinstance(v := _shown(row, c), str) else fmts[c](v) for c in columns] for row in rows]
 
 
 def _text_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -57,11 +72,12 @@ def _verdict(audit: Audit) -> str:
     if status == 0:
         return "Exit status 0: no high-severity finding and no endpoint over the SLO."
     reasons = [f"{highs} high-severity finding{'s' if highs != 1 else ''}"] if highs else []
-    slow = [e["path"] for e in audit.endpoints
-            if (e.get("p99_ms") or 0) > audit.slo_ms or e.get("slo_capacity_rps") == 0]
+    slow = audit.slo_failures()
     if slow:
+        rate = slow[0].get("p99_rate")
+        at = f" at {rate:g} req/s (p99 over it, or a throughput under that rate)" if rate else ""
         reasons.append(f"{len(slow)} endpoint measurement{'s' if len(slow) != 1 else ''} over "
-                       f"the {audit.slo_ms:g} ms SLO")
+                       f"the {audit.slo_ms:g} ms SLO{at}")
     return f"Exit status {status}: " + " and ".join(reasons) + "."
 
 
@@ -78,7 +94,8 @@ def text_report(audit: Audit, *, width: int | None = None) -> str:
         out += ["", f"{i:>3}. {f.severity.upper():<6} {f.id}  ({f.where})",
                 wrap("", f.message), wrap("fix: ", f.fix), wrap("measured: ", f.evidence)]
     if audit.endpoints:
-        out += ["", f"Endpoints (SLO p99 < {audit.slo_ms:g} ms)", _text_table(audit.endpoints, ENDPOINT_COLUMNS)]
+        out += ["", f"Endpoints (SLO p99 < {audit.slo_ms:g} ms)", _text_table(audit.endpoints, ENDPOINT_COLUMNS),
+                CAPACITY_NOTE.format(slo=audit.slo_ms)]
     if audit.waterfall:
         out += ["", "Waterfall (--apply)", _text_table(audit.waterfall, WATERFALL_COLUMNS)]
     out += ["", _verdict(audit)]

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from lessons.audit.serve import ProjectServer
     from lessons.measure.grid import Capacity
 
-__all__ = ["FIXED_RATE", "SEARCH_START", "Plan", "plan", "Timed", "time_endpoint", "finite", "ms"]
+__all__ = ["FIXED_RATE", "SEARCH_START", "Plan", "plan", "Timed", "time_endpoint", "finite", "ms",
+           "capacity_text"]
 
 FIXED_RATE = 100.0        # req/s: the grid's base rate (lessons.measure.grid.GRID_BASE)
 SEARCH_START = 0.6        # the capacity search starts at this share of the throughput
@@ -60,6 +61,7 @@ class Timed:
     samples: int              # measured requests at FIXED_RATE
     errors: int               # of those: errors, timeouts, non-2xx and dropped
     capacity: Capacity
+    non_2xx: int = 0          # answers outside 2xx in every run above (timeouts are not answers)
     note: str = ""            # what was not measured, and why
 
     def row(self) -> dict[str, float | int | str | None]:
@@ -68,7 +70,8 @@ class Timed:
                 "p99_high_ms": finite(self.p99_high_ms), "p99_rate": FIXED_RATE,
                 "p99_samples": self.samples, "p99_errors": self.errors,
                 "slo_capacity_rps": self.capacity.low,
-                "slo_capacity_not_shown_at_rps": self.capacity.high, "note": self.note}
+                "slo_capacity_not_shown_at_rps": self.capacity.high, "non_2xx": self.non_2xx,
+                "note": self.note}
 
 
 def time_endpoint(server: ProjectServer, path: str, sizes: Plan, slo_ms: float,
@@ -105,11 +108,13 @@ def time_endpoint(server: ProjectServer, path: str, sizes: Plan, slo_ms: float,
     else:
         cap = Capacity(0.0, grid_rate(grid_index(sizes.lowest)), [])
         notes.append(f"no capacity search: the throughput at saturation is under {cap.high:,.0f} "
-                     "req/s, the lowest rate probed")
+                     "req/s, the lowest rate the search probes")
     return Timed(rps=sat.rps, p99_ms=p99, p99_low_ms=low, p99_high_ms=high,
                  samples=fixed.requests if fixed else 0,
                  errors=fixed.errors + fixed.non_2xx + fixed.dropped if fixed else 0,
-                 capacity=cap, note="; ".join(notes))
+                 capacity=cap, non_2xx=sat.non_2xx + (fixed.non_2xx if fixed else 0)
+                 + sum(r.non_2xx for probe in cap.probes for r in probe.runs),
+                 note="; ".join(notes))
 
 
 def _first_rate(rps: float, p99: float | None, slo_ms: float, lowest: float) -> float:
@@ -125,6 +130,14 @@ def _first_rate(rps: float, p99: float | None, slo_ms: float, lowest: float) -> 
 def finite(x: float) -> float | None:
     """``x``, or None for an infinite or undefined bound (JSON has no infinity)."""
     return x if math.isfinite(x) else None
+
+
+def capacity_text(low: float, high: float | None) -> str:
+    """An SLO capacity ``[low, high)`` for a sentence: ``low`` is 0 when no rate probed
+    passed (or none was probed), and the capacity is then under ``high``, not zero."""
+    if low:
+        return f"{low:,.0f} req/s"
+    return f"under {high:,.0f} req/s" if high is not None and math.isfinite(high) else "not measured"
 
 
 def ms(value: float | None) -> str:

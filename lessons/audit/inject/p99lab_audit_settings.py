@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib as _importlib
 import json as _json
 import os as _os
+import re as _re
 from urllib.parse import urlsplit as _urlsplit
 
 _project = _importlib.import_module(_os.environ["P99LAB_AUDIT_PROJECT_SETTINGS"])
@@ -72,7 +73,7 @@ def _redis_here(conf: dict, url: str) -> dict:
         return conf
     location = conf.get("LOCATION") or ""
     first = location[0] if isinstance(location, (list, tuple)) and location else str(location)
-    db = _urlsplit(first.split(",")[0]).path.strip("/")
+    db = _urlsplit(_re.split("[;,]", first)[0]).path.strip("/")  # Django's RedisCache splits on both
     conf["LOCATION"] = _urlsplit(url)._replace(path="/" + (db if db.isdigit() else "0")).geturl()
     return conf
 
