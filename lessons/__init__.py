@@ -40,6 +40,8 @@ _EXPORTS = {
     "burst": "lessons.clients",
     "cheap_during": "lessons.clients",
     "generate_config": "lessons.config_for_machine:generate",
+    "audit_project": "lessons.audit.api",
+    "project_chooser": "lessons.audit.chooser",
 }
 # public modules: ``from lessons import plots``
 _MODULES = ("plots", "probes", "report", "stages")

@@ -284,3 +284,48 @@ def _slowest_stage(p99_ms: Any) -> Exercise:
         checker=near_slowest, hint="Read the p99 column of the budget table, not the p50 one: the "
         "stage that is slowest at the median need not be slowest in the tail.",
         solution="The stage with the largest value in the p99 (ms) column of the budget table.")
+
+
+# -- 12 -------------------------------------------------------------------------------
+
+@_exercise("12_your_project", "asgi-hops")
+def _asgi_hops(audit: Any, path: str) -> Exercise:
+    """``audit``: the notebook's ProjectAudit; ``path``: an endpoint it measured under uvicorn.
+    The expected answer is the prediction for the project's MIDDLEWARE without its sync-only
+    entries plus the view's own hops measured under the whole MIDDLEWARE; the notebook's
+    hidden cell checks it against the lab's counters on a server with that MIDDLEWARE."""
+    left_out, stack = audit.middleware_without("sync-only")
+    is_async = bool(audit.route(path)["is_async"])
+    own = audit.hops()["the view's own"].get(f"{path} under uvicorn", 0)
+    expected = audit.predict_hops(stack, view_is_async=is_async) + own
+    before = audit.endpoint(path, "uvicorn")["hops_per_request"]
+    view = "an async def view" if is_async else "a def view"
+    middleware = expected - 2 - (0 if is_async else 1) - own
+    change = (f"{'adds' if expected > before else 'removes'} {abs(expected - before)}" if expected != before
+              else "keeps the number of")
+
+    def exact(answer: Any) -> tuple[bool, str]:
+        try:
+            value = float(answer)
+        except (TypeError, ValueError):
+            return False, f"answer with a whole number, not {answer!r}."
+        return value == expected, "" if value == expected else "count again, hook by hook (q1.hint())."
+
+    return Exercise(
+        "asgi-hops", f"Take the project's MIDDLEWARE without {left_out}. How many thread hops per "
+        f"request would GET {path} ({view}) make under uvicorn? (It made {before} with the whole "
+        "MIDDLEWARE.)", checker=exact,
+        hint="Under ASGI every request makes 2 hops (the request_started signal, response.close()), "
+             "a def view 1 more, and the view's own hops come on top (the hops table). A middleware that "
+             "can run async does; a MiddlewareMixin one then runs each of its process_request and "
+             "process_response through sync_to_async (1 hop each). A sync process_view is 1 hop whatever "
+             "the chain's mode (Django adapts it to the async handler). A sync-only middleware switches "
+             "the chain to sync at its place (1 hop there, 1 more where the chain returns to async, at the "
+             "top at the latest), and the sync-capable ones listed before it then run sync, in one thread, "
+             "with no hop for their process_request and process_response.",
+        solution=f"{expected}: 2 (signal and close) + {0 if is_async else 1} (the view) + {own} (the view's "
+                 f"own) + {middleware} for the middleware left, all of it now async (1 per process_request "
+                 "and process_response of each MiddlewareMixin, 1 per sync process_view). "
+                 f"Leaving out {left_out} {change} hops: a MiddlewareMixin class listed before a sync-only "
+                 "middleware runs sync, and hops on each of its hooks once it runs async, so only middleware "
+                 "written async-native (or a WSGI server for def views) removes them.")

@@ -38,7 +38,7 @@ def _lessons_imports(source: str) -> list[tuple[str, str | None]]:
 
 
 def test_the_notebooks_are_found() -> None:
-    assert len(NOTEBOOKS) == 11
+    assert len(NOTEBOOKS) == 12
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
