@@ -22,10 +22,13 @@ PYTHON_CANDIDATES := python3.12 python3.13 python3.14 python3 python
 #   make lab PIP_ARGS="--no-index --find-links wheels"   (at the venue, offline)
 PIP_ARGS ?=
 
-# The installer: uv installs exactly the same pins as pip (same `pip freeze`) in ~12 s where
-# pip takes ~160 s on a 2-core VM, so it is the default; it is installed into the venv with
-# pip (which honours pip.conf), pinned here.  uv does not read pip.conf: when it cannot
-# reach an index, pip installs the pins instead.  INSTALLER=pip skips uv altogether.
+# The installer: uv installs exactly the same pins as pip (same `pip freeze`) in a fraction
+# of pip's time (~160 s on a 2-core VM), so it is the default; it is installed into the
+# venv with pip (which honours pip.conf), pinned here.  --compile-bytecode writes the .pyc
+# files as pip does: without them, under PYTHONDONTWRITEBYTECODE=1 (set on the 2-core VM
+# this lab is tested on), every server and kernel compiled Django from source at each start, and
+# lazy imports inside a measured request were timed.  uv does not read pip.conf: when it
+# cannot reach an index, pip installs the pins instead.  INSTALLER=pip skips uv altogether.
 INSTALLER ?= uv
 UV := uv==0.13.9
 
@@ -76,7 +79,7 @@ $(STAMP): requirements.txt pyproject.toml
 	  rm -rf $(VENV) && $$py -m venv $(VENV) || exit 1; \
 	fi
 	@if [ "$(INSTALLER)" = uv ] && $(VPY) -m pip install --quiet --disable-pip-version-check $(PIP_ARGS) $(UV) && \
-	   $(VPY) -m uv pip install --quiet --python $(VPY) $(PIP_ARGS) -r requirements.txt -e . ; then \
+	   $(VPY) -m uv pip install --quiet --compile-bytecode --python $(VPY) $(PIP_ARGS) -r requirements.txt -e . ; then \
 	  echo "Installed requirements.txt and this checkout (editable) with $(UV)"; \
 	else \
 	  if [ "$(INSTALLER)" = uv ]; then echo "uv could not install the pins (see above); pip installs them instead, more slowly." >&2; fi; \
