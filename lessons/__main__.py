@@ -217,12 +217,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _add_margins(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", metavar="DIR", default=None,
                    help="the results folder to read (default: LAB_RESULTS or results/)")
+    p.add_argument("--current", action="store_true",
+                   help="only the checks the newest run of each notebook made (leaves out renamed ones)")
 
 
 def cmd_margins(args: argparse.Namespace) -> int:
     from lessons import report
 
-    return report.main_margins(args.results)
+    return report.main_margins(args.results, current=args.current)
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ saved records (nothing is run).
     python -m lessons report --json              # the same, one JSON object per claim
     python -m lessons report --compare A B ...   # learners' results/ folders side by side
     python -m lessons margins                    # each checkpoint check's margin, all runs
+    python -m lessons margins --current          # ... only the checks the newest runs made
 
 A verdict is *provisional* when a notebook it reads ran with ``LAB_QUICK=1`` (a smoke run)
 or did not pass its checkpoint (the lesson's effect was not seen, so its numbers are
@@ -88,14 +89,20 @@ def compare_saved(folders: list[Path]) -> Any:
     return table
 
 
-def margins(results: Path | None = None) -> Any:
+def margins(results: Path | None = None, *, current: bool = False) -> Any:
     """Per notebook and check, across every saved checkpoint: runs, failures, the
-    smallest and largest value, the threshold and the smallest margin."""
+    smallest and largest value, the threshold and the smallest margin.  ``current``:
+    only the checks the newest run of each notebook (quick or full) made, so a check
+    renamed or removed since is left out."""
     import pandas as pd
 
+    entries = read_checkpoints(results)
+    newest = {(e["notebook"], bool(e.get("quick"))): set(e.get("checks", {})) for e in entries}
     found = []
-    for entry in read_checkpoints(results):
+    for entry in entries:
         for name, check in entry.get("checks", {}).items():
+            if current and name not in newest[entry["notebook"], bool(entry.get("quick"))]:
+                continue
             found.append({"notebook": entry["notebook"], "run": "quick" if entry.get("quick") else "full",
                           "check": name, **check})
     columns = ["notebook", "run", "check", "runs", "failed", "min value", "max value", "op",
@@ -139,10 +146,10 @@ def main(folders: list[str] | None = None, *, as_json: bool = False,
     return 0
 
 
-def main_margins(results: str | None = None) -> int:
+def main_margins(results: str | None = None, *, current: bool = False) -> int:
     import pandas as pd
 
-    table = margins(Path(results) if results else None)
+    table = margins(Path(results) if results else None, current=current)
     if table.empty:
         print("No checkpoint recorded yet: run a notebook (or `make run`).")
         return 0

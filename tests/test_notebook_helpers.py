@@ -186,6 +186,10 @@ def test_margins_summarise_every_saved_checkpoint(results, monkeypatch) -> None:
     assert table.loc["ratio", "min value"] == 2.0
     assert table.loc["ratio", "min margin"] == pytest.approx(0.25)
     assert report.main_margins() == 0
+    Notebook("99_demo").checkpoint({"ratio, renamed": at_least(3.0, 1.5), "count": equals(1, 1)})
+    assert set(report.margins()["check"]) == {"ratio", "ratio, renamed", "count"}
+    current = report.margins(current=True).set_index("check")
+    assert set(current.index) == {"ratio, renamed", "count"} and current.loc["count", "runs"] == 3
 
 
 def test_runner_ignores_a_record_left_by_an_earlier_run(tmp_path) -> None:
