@@ -29,7 +29,7 @@ from lessons.profile import Profile
 from lessons.server_kinds import SERVER_KINDS
 from lessons.services import free_port, port_in_use, tail
 
-__all__ = ["HttpProcess", "LabServer", "ServerError", "Upstream", "start_together"]
+__all__ = ["HttpProcess", "LabServer", "ServerError", "Upstream", "start_each", "start_together"]
 
 
 class ServerError(RuntimeError):
@@ -276,23 +276,47 @@ class Upstream(HttpProcess):
         return {"LAB_UPSTREAM_DELAY_MS": str(self.delay_ms)}
 
 
-def start_together(servers: Sequence[HttpProcess], cpus: frozenset[int] | None) -> None:
+def start_each(servers: Sequence[HttpProcess], cpus: frozenset[int] | None, *,
+               expected: type[BaseException] | tuple[type[BaseException], ...] = Exception
+               ) -> dict[int, BaseException]:
     """Start ``servers`` at once on every CPU (each worker importing Django is CPU-bound,
-    and nothing is measured while they start), then pin each to ``cpus``, where it is
-    measured.  When one cannot start, all are stopped and its error raised."""
+    and nothing is measured while they start), then pin those that run to ``cpus``, where
+    they are measured.  Returns the ``expected`` error of each one that could not start,
+    by its index (it is stopped; the others keep running).  Anything else (an interrupt)
+    stops them all and is raised."""
     from concurrent.futures import ThreadPoolExecutor
+
+    def start(srv: HttpProcess) -> BaseException | None:
+        try:
+            srv.start()
+        except expected as error:
+            srv.stop()
+            return error
+        return None
 
     for srv in servers:
         srv.cpus = None
     try:
         with ThreadPoolExecutor(max(1, min(len(servers), 4))) as pool:
-            list(pool.map(lambda srv: srv.start(), servers))
-        for srv in servers:
-            srv.pin(cpus)
+            errors = list(pool.map(start, servers))
+        for srv, error in zip(servers, errors):
+            if error is None:
+                srv.pin(cpus)
     except BaseException:
         for srv in servers:
             srv.stop()
         raise
+    return {i: error for i, error in enumerate(errors) if error is not None}
+
+
+def start_together(servers: Sequence[HttpProcess], cpus: frozenset[int] | None) -> None:
+    """``start_each``, all or nothing: when one cannot start, all are stopped and its
+    error raised."""
+    failed = start_each(servers, cpus)
+    if failed:
+        for srv in servers:
+            srv.stop()
+        raise next(iter(failed.values()))
 
 
 def settle(processes: list[psutil.Process], deadline: float, busy: float = 0.25) -> None:

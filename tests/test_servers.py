@@ -110,6 +110,27 @@ def test_crash_at_startup_shows_the_log_and_leaves_nothing(lab, kind: str) -> No
     assert after <= before
 
 
+def test_start_each_reports_each_failure_and_start_together_stops_all(lab) -> None:
+    """Servers start at once: ``start_each`` returns the error of the one that could not
+    start and keeps the other running, pinned; ``start_together`` stops both and raises."""
+    from lessons.server import start_each, start_together
+
+    cpus = lab.cpu_plan.server
+    good = lab.server(Profile(server="uvicorn"))
+    bad = lab.server(Profile(server="uvicorn"), env={"LAB_CACHE": "memcached"})
+    try:
+        failed = start_each([bad, good], cpus)
+        assert list(failed) == [0] and isinstance(failed[0], ServerError) and "LAB_CACHE" in str(failed[0])
+        assert not bad.running and good.running and get(good.url, "/healthz")[0] == 200
+        assert good.cpus == cpus
+    finally:
+        good.stop()
+    again = lab.server(Profile(server="uvicorn"))
+    with pytest.raises(ServerError, match="LAB_CACHE"):
+        start_together([again, bad], cpus)
+    assert not again.running and not bad.running
+
+
 def test_a_killed_parent_leaves_no_server(fresh_home, no_external) -> None:
     """The kernel dies (SIGKILL): the reaper stops the servers and the services."""
     code = textwrap.dedent(f"""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,28 +119,18 @@ def _start_checked(project: Project, start_text: str, start: tuple[str, Override
 
 def _start(project: Project, steps: Sequence[Config], lab: Lab,
            servers: dict[tuple[str, str], ProjectServer], *, attempt: int = 0) -> dict[tuple[str, str], str]:
-    """Start a server per step at once, then pin those that run; the sentence of each
-    that could not start, by its step's key.  ``attempt`` (the changes dropped so far)
-    is in the names: a later server must not overwrite the log a dropped step names."""
+    """Start a server per step at once (``lessons.server.start_each``); the sentence of
+    each that could not start, by its step's key.  ``attempt`` (the changes dropped so
+    far) is in the names: a later server must not overwrite the log a dropped step names."""
     from lessons.audit.project import AuditError
+    from lessons.server import start_each
 
     again = f"-{attempt}" if attempt else ""
     made = {s.key: ProjectServer(project, s.kind, s.overrides, home=lab.home,
                                  label=f"step-{len(servers) + i}{again}-{s.kind}") for i, s in enumerate(steps)}
     servers.update(made)
-
-    def start(srv: ProjectServer) -> str | None:
-        try:
-            srv.start()
-        except AuditError as e:
-            return str(e)
-        return None
-
-    with ThreadPoolExecutor(max(1, min(len(made), 4))) as pool:
-        problems = dict(zip(made, pool.map(start, made.values())))
-    for srv in made.values():
-        srv.pin(lab.cpu_plan.server)
-    return {key: p for key, p in problems.items() if p}
+    failed = start_each(list(made.values()), lab.cpu_plan.server, expected=AuditError)
+    return {key: str(failed[i]) for i, key in enumerate(made) if i in failed}
 
 
 def _time_all(steps: Sequence[Config], servers: dict[tuple[str, str], ProjectServer],
