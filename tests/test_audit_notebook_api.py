@@ -134,6 +134,15 @@ def test_tables_and_plots_show_the_rows(sample) -> None:
     assert audit.exit_status() == 1  # a p99 over the SLO (and high findings)
 
 
+def test_a_capacity_of_zero_reads_under_the_next_rate_in_the_plot(sample) -> None:
+    rows = [_row("/a/", "uvicorn", "asgi"), _row("/b/", "uvicorn", "asgi", slo_capacity_rps=0.0,
+                                                 slo_capacity_not_shown_at_rps=126.0)]
+    audit = api.ProjectAudit(project=sample.project, settings=sample.settings, findings=[], root=sample.root,
+                             facts=sample.facts, endpoints=rows)
+    labels = [t.get_text() for t in audit.plot_endpoints().axes[2].texts]
+    assert labels[1] == "under 126" and labels[0] != labels[1] and "under" not in labels[0]
+
+
 def test_middleware_variants_and_the_prediction(sample) -> None:
     assert sample.middleware_without("profilers")[0] == "silk.middleware.SilkyMiddleware"
     with pytest.raises(ValueError):

@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from lessons.audit.timing import capacity_under
+
 __all__ = ["endpoints_figure", "waterfall_figure"]
 
 
@@ -44,8 +46,8 @@ def endpoints_figure(rows: Sequence[dict[str, Any]], slo_ms: float) -> Any:
     ax = plots.bars(dict(zip(labels, (r["slo_capacity_rps"] for r in rows))), ax=axes[2], unit="req/s",
                     color="seagreen", title=f"SLO capacity (p99 < {slo_ms:g} ms)")
     for text, r in zip(ax.texts, rows):  # bars() wrote one value per bar, in order
-        if not r["slo_capacity_rps"] and r.get("slo_capacity_not_shown_at_rps"):
-            text.set_text(f"under {r['slo_capacity_not_shown_at_rps']:,.0f}")
+        if under := capacity_under(r):
+            text.set_text(under)
     ax.set_xlim(0, 1.3 * max([r["slo_capacity_rps"] or r.get("slo_capacity_not_shown_at_rps") or 1 for r in rows]))
     return fig
 

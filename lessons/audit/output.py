@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lessons.audit.findings import SEVERITIES, Audit
+from lessons.audit.timing import capacity_under
 from lessons.tables import formatter
 
 __all__ = ["text_report", "json_report", "html_report", "ENDPOINT_COLUMNS", "WATERFALL_COLUMNS"]
@@ -31,10 +32,8 @@ WATERFALL_COLUMNS = ("step", "change", "path", "server", "slo_capacity_rps", "p9
 def _shown(row: dict[str, Any], column: str) -> Any:
     """A capacity of 0 means no rate probed held the SLO: it is under the next rate of the
     grid (``slo_capacity_not_shown_at_rps``), not zero."""
-    value = row.get(column)
-    if column == "slo_capacity_rps" and not value and row.get("slo_capacity_not_shown_at_rps"):
-        return f"under {row['slo_capacity_not_shown_at_rps']:,.0f}"
-    return value
+    under = capacity_under(row) if column == "slo_capacity_rps" else None
+    return under or row.get(column)
 
 
 CAPACITY_NOTE = ("slo_capacity_rps: the highest rate on the lab's grid whose probe held the SLO "

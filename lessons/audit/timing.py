@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lessons.audit.serve import ProjectServer
     from lessons.measure.grid import Capacity
 
 __all__ = ["FIXED_RATE", "SEARCH_START", "Plan", "plan", "Timed", "time_endpoint", "finite", "ms",
-           "capacity_text"]
+           "capacity_text", "capacity_under"]
 
 FIXED_RATE = 100.0        # req/s: the grid's base rate (lessons.measure.grid.GRID_BASE)
 SEARCH_START = 0.6        # the capacity search starts at this share of the throughput
@@ -132,12 +132,19 @@ def finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def capacity_text(low: float, high: float | None) -> str:
+def capacity_text(low: float, high: float | None, *, unit: str = " req/s") -> str:
     """An SLO capacity ``[low, high)`` for a sentence: ``low`` is 0 when no rate probed
     passed (or none was probed), and the capacity is then under ``high``, not zero."""
     if low:
-        return f"{low:,.0f} req/s"
-    return f"under {high:,.0f} req/s" if high is not None and math.isfinite(high) else "not measured"
+        return f"{low:,.0f}{unit}"
+    return f"under {high:,.0f}{unit}" if high is not None and math.isfinite(high) else "not measured"
+
+
+def capacity_under(row: dict[str, Any]) -> str | None:
+    """A table row's capacity when no rate probed held the SLO ("under 126", for a cell or
+    a bar's label), else None: the row's own number stands."""
+    high = row.get("slo_capacity_not_shown_at_rps")
+    return None if row.get("slo_capacity_rps") or not high else capacity_text(0.0, high, unit="")
 
 
 def ms(value: float | None) -> str:
