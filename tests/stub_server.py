@@ -5,6 +5,7 @@ free port and writes the port to F.  Requests are numbered 1, 2, 3... in arrival
 (all connections together); ``GET /__stats`` answers the counts as JSON (also per path,
 and how many carried ``X-Lab: yes``) and is not numbered.  For request number k, the first rule that matches wins:
 
+  --hang-first N     k <= N: never answer (a server stalled at the start of a run)
   --hang-every N     k % N == 0: never answer (the client must time out)
   --reset-every N    k % N == 0: reset the connection (RST), no response
   --status-every N   k % N == 0: answer --status (default 500)
@@ -87,7 +88,7 @@ class _Handler(asyncio.Protocol):
             end = time.perf_counter() + o.busy_ms / 1e3
             while time.perf_counter() < end:
                 pass
-        if o.hang_every and k % o.hang_every == 0:
+        if k <= o.hang_first or (o.hang_every and k % o.hang_every == 0):
             s.hung += 1
             return
         if o.reset_every and k % o.reset_every == 0:
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-ms", type=float, default=50.0)
     ap.add_argument("--status-every", type=int, default=0)
     ap.add_argument("--status", type=int, default=500)
+    ap.add_argument("--hang-first", type=int, default=0)
     ap.add_argument("--hang-every", type=int, default=0)
     ap.add_argument("--reset-every", type=int, default=0)
     ap.add_argument("--busy-ms", type=float, default=0.0)

@@ -246,6 +246,35 @@ def test_compare_interleaves_repeats_and_saves_every_run(tmp_path: Path) -> None
     assert len(log.saved()) == 4
 
 
+def test_a_run_that_finished_nothing_runs_again_and_says_so() -> None:
+    # The stub never answers its first 4 requests: the 4 connections' first requests,
+    # sent in the warm-up, hang through the whole window, so that run finishes nothing.
+    with StubServer(hang_first=4) as stalled:
+        r = launch.run(stalled.url, connections=4, duration=0.3, warmup=0.1, timeout=0.5,
+                       label="stalled")
+        assert stalled.stats()["hung"] == 4
+    assert r.requests > 0 and r.rps > 0 and r.valid
+    assert r.warnings[0] == launch.RERUN.format(window=0.3) == (
+        "A first run finished no request in its 0.3 s window (the server, or the machine, "
+        "stalled through it): this is a second run.")
+    saved = [json.loads(line) for line in
+             (Path(os.environ["LAB_RESULTS"]) / "runs.jsonl").read_text().splitlines()]
+    assert [(x["label"], x["requests"] > 0) for x in saved[-2:]] == [
+        ("stalled", False), ("stalled", True)]
+
+
+def test_a_server_that_never_answers_is_run_twice_and_says_so() -> None:
+    with StubServer(hang_every=1) as dead:
+        cmp = comparison.compare_urls({"dead": dead.url}, path="/p", repeats=1, connections=2,
+                                      duration=0.2, warmup=0.1, timeout=0.3, progress=False)
+        assert dead.stats()["hung"] == 4   # 2 connections, twice
+    (r,) = cmp.runs
+    assert r.requests == 0 and cmp.summary.loc["dead", "rps"] == 0 and not r.valid
+    assert cmp.warnings[:2] == ["dead: " + launch.RERUN.format(window=0.2),
+                                "dead: No request finished: is the server running at that "
+                                "address?"]
+
+
 def test_saving_never_fails_a_run(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
