@@ -246,33 +246,51 @@ def test_compare_interleaves_repeats_and_saves_every_run(tmp_path: Path) -> None
     assert len(log.saved()) == 4
 
 
-def test_a_run_that_finished_nothing_runs_again_and_says_so() -> None:
+def test_a_run_that_finished_nothing_runs_again_and_says_so(capsys) -> None:
     # The stub never answers its first 4 requests: the 4 connections' first requests,
-    # sent in the warm-up, hang through the whole window, so that run finishes nothing.
+    # sent in the warm-up, hang through the whole window (the timeout is longer), so that
+    # run finishes no measured request.
     with StubServer(hang_first=4) as stalled:
-        r = launch.run(stalled.url, connections=4, duration=0.3, warmup=0.1, timeout=0.5,
-                       label="stalled")
+        r = launch.run(stalled.url, connections=4, duration=0.3, warmup=0.5, timeout=1.0,
+                       label="stalled", progress=True)
         assert stalled.stats()["hung"] == 4
-    assert r.requests > 0 and r.rps > 0 and r.valid
+    assert r.requests > 0 and r.rps > 0
     assert r.warnings[0] == launch.RERUN.format(window=0.3) == (
-        "A first run finished no request in its 0.3 s window (the server, or the machine, "
-        "stalled through it): this is a second run.")
+        "A first run finished no request sent in its 0.3 s window (a stall of the server or "
+        "the machine, or first answers slower than warm-up and window): this is a second run.")
+    assert r.meta["first_run"]["requests"] == r.meta["first_run"]["scheduled"] == 0
     saved = [json.loads(line) for line in
              (Path(os.environ["LAB_RESULTS"]) / "runs.jsonl").read_text().splitlines()]
     assert [(x["label"], x["requests"] > 0) for x in saved[-2:]] == [
         ("stalled", False), ("stalled", True)]
+    assert saved[-1]["meta"]["first_run"]["requests"] == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" ...")[0] for line in lines] == ["stalled: closed loop 4 conn, 0.5+0.3 s"] * 2
 
 
 def test_a_server_that_never_answers_is_run_twice_and_says_so() -> None:
+    # Every request hangs; the timeout outlasts warm-up and window, so none is counted.
     with StubServer(hang_every=1) as dead:
         cmp = comparison.compare_urls({"dead": dead.url}, path="/p", repeats=1, connections=2,
-                                      duration=0.2, warmup=0.1, timeout=0.3, progress=False)
+                                      duration=0.2, warmup=0.5, timeout=1.0, progress=False)
         assert dead.stats()["hung"] == 4   # 2 connections, twice
     (r,) = cmp.runs
     assert r.requests == 0 and cmp.summary.loc["dead", "rps"] == 0 and not r.valid
     assert cmp.warnings[:2] == ["dead: " + launch.RERUN.format(window=0.2),
                                 "dead: No request finished: is the server running at that "
                                 "address?"]
+
+
+def test_an_open_loop_run_that_finished_nothing_is_its_result() -> None:
+    # One connection, held by the warm-up's first request (never answered), and one
+    # waiting place, held by the warm-up's second: every request due in the window is
+    # dropped, and an open loop is not run again.
+    with StubServer(hang_every=1) as dead:
+        r = launch.run(dead.url, rate=50, connections=1, max_connections=1, duration=0.3,
+                       warmup=0.2, timeout=1.0)
+        assert dead.stats()["hung"] in (1, 2)   # 2 when the second went out after a timeout
+    assert r.requests == 0 and r.dropped == r.meta["scheduled"] > 0
+    assert "first_run" not in r.meta and not any("second run" in w for w in r.warnings)
 
 
 def test_saving_never_fails_a_run(tmp_path: Path) -> None:

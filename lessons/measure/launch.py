@@ -41,14 +41,18 @@ than 80% busy), ``not_pinned``.  ``Run.valid`` is False for a saturated client, 
 send lag, any dropped request or no request at all; a busy machine and no pinning only
 warn (more noise, not a wrong measurement).
 
-A run in which no request finished (no response, error or timeout in its whole window)
-measured nothing: the server, or the machine, stalled through it, as a short window can
-on a busy machine (a browser beside the notebook).  It runs once more, at once; the empty
-run is saved like every run, and the second one says in its first warning that it is a
-second.  If the second finishes nothing either, its warnings ask whether the server runs.
+A closed-loop run in which no measured request finished measured nothing: no connection
+opened, or got its warm-up answer, before the window ended (a stall of the server or of
+the machine through warm-up and window, as a short quick-mode run beside a busy browser
+can meet; or a server whose first answers take longer than both).  It runs once more, at
+once; the second run's first warning says so, and its ``meta["first_run"]`` keeps the
+first one's counts (saved too when ``save``).  If the second finishes nothing either, its
+warnings ask whether the server runs.  An open-loop run is never repeated: when nothing
+finished, every request due in its window was dropped, and that is its result.
 
 Percentiles are exact, from every raw sample (numpy), concatenated across processes
-(``lessons.measure.merge``); each warning is a rule of ``lessons.measure.validity``.
+(``lessons.measure.merge``); each warning is a rule of ``lessons.measure.validity``
+(and ``RERUN``, the note above).
 """
 
 from __future__ import annotations
@@ -70,8 +74,9 @@ from lessons.measure.spec import MAX_CONNECTIONS, LoadSpec
 __all__ = ["run", "arun"]
 
 _MARGIN_S = 4.0         # start-up of the load process + writing its result
-RERUN = ("A first run finished no request in its {window:g} s window (the server, or the "
-         "machine, stalled through it): this is a second run.")
+RERUN = ("A first run finished no request sent in its {window:g} s window (a stall of the "
+         "server or the machine, or first answers slower than warm-up and window): this "
+         "is a second run.")
 
 
 def run(
@@ -98,8 +103,8 @@ def run(
     pool up to ``max_connections``.  ``paths`` (cycled) replaces the URL's path; ``headers``
     are added to every request.  ``warmup`` seconds of load come first and are not
     measured.  The call returns within ``warmup + duration + timeout`` plus a few seconds
-    of process start-up, whatever the server does (twice that when the first run
-    finished no request and ran again).  ``arrival="poisson"`` draws
+    of process start-up, whatever the server does (twice that when a closed loop's first
+    run finished no request and ran again).  ``arrival="poisson"`` draws
     exponential gaps instead of uniform ones.  ``progress`` prints one line when the run
     starts and ends (None: only for runs of 10 s or more).  ``save`` appends the run to
     ``config.results_dir()`` with the machine's facts (``lessons.measure.log.save``).
@@ -114,16 +119,17 @@ def run(
 
     plan = cpus.plan()
     r = _measure(spec, plan, processes, label=label, url=url, progress=progress, save=save)
-    if r.requests == 0:     # it measured nothing: once more (module docstring)
+    if spec.rate is None and r.requests == 0:   # measured nothing: once more (docstring)
         r = _measure(spec, plan, processes, label=label, url=url, progress=progress, save=save,
-                     note=RERUN.format(window=spec.duration))
+                     first=r)
     return r
 
 
 def _measure(spec: LoadSpec, plan: Any, processes: int, *, label: str, url: str,
-             progress: bool, save: bool, note: str | None = None) -> Run:
-    """One run of ``spec``: its load processes, their merged ``Run`` (``note`` first among
-    its warnings), its progress line, and the saved record."""
+             progress: bool, save: bool, first: Run | None = None) -> Run:
+    """One run of ``spec``: its load processes, their merged ``Run``, its progress line
+    and the saved record; a second run (``first``: the empty one) says so first among its
+    warnings and keeps the first one's counts in ``meta["first_run"]``."""
     if progress:
         what = f"{spec.rate:,.0f} req/s" if spec.rate else f"{spec.connections} conn"
         print(f"{label or 'load'}: {spec.mode} loop {what}, "
@@ -131,8 +137,10 @@ def _measure(spec: LoadSpec, plan: Any, processes: int, *, label: str, url: str,
     results, elapsed, cpu_delta = _run_workers(spec, plan, processes)
     r = merge(spec, results, label=label, url=url, plan=plan, cpu_delta=cpu_delta,
               elapsed=elapsed)
-    if note:
-        r.warnings.insert(0, note)
+    if first is not None:
+        r.warnings.insert(0, RERUN.format(window=spec.duration))
+        r.meta["first_run"] = {**first.to_json_dict(), "scheduled": first.meta.get("scheduled"),
+                               "elapsed_s": first.meta.get("elapsed_s")}
     if progress:
         print(f" {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms"
               + ("" if r.valid else "  (invalid: see warnings)"), flush=True)
