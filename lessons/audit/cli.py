@@ -70,13 +70,14 @@ def _run(args: argparse.Namespace):  # -> Audit
         from lessons import config
         from lessons.audit import measure
 
-        common = dict(database=args.database, fixture=args.fixture, slo_ms=args.slo_ms,
-                      quick=config.quick(), progress=_progress)
-        audit.endpoints = measure.measure_endpoints(
-            project, facts, paths=args.url or None, servers=args.server or None, **common)
-        if args.apply:
-            audit.waterfall = measure.apply_waterfall(
-                project, facts, findings, paths=args.url or None, **common)
+        with measure.opened(None, _progress) as lab:   # one lab for both parts
+            common = dict(database=args.database, fixture=args.fixture, slo_ms=args.slo_ms,
+                          quick=config.quick(), progress=_progress, lab=lab)
+            audit.endpoints = measure.measure_endpoints(
+                project, facts, paths=args.url or None, servers=args.server or None, **common)
+            if args.apply:
+                audit.waterfall = measure.apply_waterfall(
+                    project, facts, findings, paths=args.url or None, **common)
     if args.locustfile is not None:
         _locustfile(args, facts, audit)
     return audit

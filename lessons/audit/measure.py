@@ -64,7 +64,7 @@ def measure_endpoints(project: Project, facts: dict, *, paths: Sequence[str] | N
     check_kinds(project, kinds)
     wanted = _paths(paths, facts)
     sizes = plan(quick)
-    with _opened(lab, progress) as the_lab:
+    with opened(lab, progress) as the_lab:
         url = prepare(project, the_lab, database=database, fixture=fixture, progress=progress)
         overrides = base_overrides(url, the_lab.services.redis_url)
         progress(f"servers: {', '.join(kinds)}, one worker each ({the_lab.cpu_plan.note}), your settings "
@@ -98,7 +98,7 @@ def _paths(paths: Sequence[str] | None, facts: dict) -> list[str]:
 
 
 @contextlib.contextmanager
-def _opened(lab: Lab | None, progress: Callable[[str], None]) -> Iterator[Lab]:
+def opened(lab: Lab | None, progress: Callable[[str], None]) -> Iterator[Lab]:
     """``lab``, or a lab started here (PostgreSQL, Valkey) and closed at the end."""
     if lab is not None:
         yield lab
@@ -165,7 +165,7 @@ def apply_waterfall(project: Project, facts: dict, findings: list[Finding], *,
     changes = checklist.changes(project, facts, findings, wanted, apply.importable(project), progress,
                                 start=kind)
     check_kinds(project, apply.kinds(kind, changes))
-    with _opened(lab, progress) as the_lab:
+    with opened(lab, progress) as the_lab:
         url = prepare(project, the_lab, database=database, fixture=fixture, progress=progress)
         start = (kind, base_overrides(url, the_lab.services.redis_url))
         return apply.measure_steps(project, f"start: the project's settings under {kind} ({where})",
