@@ -87,6 +87,36 @@ def load_settings(monkeypatch: pytest.MonkeyPatch):
     return load
 
 
+@pytest.fixture
+def load(load_settings):
+    """``load_settings`` under the short name the settings tests (test_settings*.py) use."""
+    return load_settings
+
+
+@pytest.fixture
+def error(load):
+    """The ImproperlyConfigured message the given LAB_* variables produce."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    def error(**env: str) -> str:
+        with pytest.raises(ImproperlyConfigured) as info:
+            load(**env)
+        return str(info.value)
+
+    return error
+
+
+@pytest.fixture
+def no_records(tmp_path: Path) -> Iterator[Path]:
+    """The audit's results directory an empty tmp_path (yielded), so its evidence quotes no
+    learner's records until a test writes some there."""
+    from lessons.audit import evidence
+
+    evidence.set_results_dir(tmp_path)
+    yield tmp_path
+    evidence.set_results_dir(None)
+
+
 @pytest.fixture(scope="module")
 def lab_django(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Django configured with lab.settings on a migrated, seeded temporary SQLite file."""

@@ -3,8 +3,10 @@ own client), reply headers by lower-case name, exact counts per request from a s
 counters, a keep-alive ``Client`` that also checks those counts round by round, one query
 on the lab's PostgreSQL, run-unique names, and the processes this test process started,
 and Django's test client on the project configured in this process (the ``lab_django``
-fixture).  A burst of simultaneous requests is ``lessons.probes.together``; the
-servers several lessons' tests share are fixtures in ``conftest.py``."""
+fixture), a PostgreSQL URL for the settings tests, and the audit's static findings on a
+project's facts (the sample project's by default).  A burst of simultaneous requests is
+``lessons.probes.together``; the servers several lessons' tests share are fixtures in
+``conftest.py``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import asyncio
 import http.client
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,6 +28,10 @@ from lessons.probes import Reply
 STATEMENT_TIMEOUT_MS = 500  # the redis_asgi server's (conftest.py)
 # The seed of the project configured in this process (the lab_django fixture, conftest.py).
 IN_PROCESS_SEED = {"items": 40, "customers": 5, "orders": 60, "seed": 42}
+# A LAB_DATABASE_URL the settings tests parse (test_settings*.py; never connected to).
+PG_URL = "postgresql://lab:secret@127.0.0.1:5432/lab"
+# The audit's sample project, with its planted mistakes (MISTAKES.md).
+SAMPLE = Path(__file__).parent / "sample_project"
 
 
 def unique() -> str:
@@ -63,6 +70,13 @@ def django_get(path: str, *, use_async: bool = False, **extra: Any):
     if use_async:
         return asyncio.run(AsyncClient().get(path, **extra))
     return Client().get(path, **extra)
+
+
+def findings_for(facts: dict, root: Path = SAMPLE, cores: int | None = None):
+    """The audit's static findings on ``facts`` read from the project at ``root``."""
+    from lessons.audit.findings import context_for, static_findings
+
+    return static_findings(context_for(root.resolve(), facts, cores=cores))
 
 
 BOTH = pytest.mark.parametrize("use_async", [False, True], ids=["wsgi-client", "asgi-client"])
